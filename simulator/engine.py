@@ -18,7 +18,13 @@ from simulator.keys import KeySpec
 from simulator.markets import Pair
 from simulator.matching import HUNDRED, settle_fill, taker_fee_rate, walk_book
 from simulator.orders import (
-    ZERO, IdSource, Order, VenueError, asset_places, describe, round_up,
+    ZERO,
+    IdSource,
+    Order,
+    VenueError,
+    asset_places,
+    describe,
+    round_up,
 )
 from simulator.prices import Market, Tick
 from simulator.ratelimit import trade_increment
@@ -86,7 +92,8 @@ class Exchange:
                 if _triggers(order, tick.price):
                     order.triggered = True
                     order.stopprice = tick.price
-                    order.misc.append("stopped" if order.ordertype.startswith("stop") else "touched")
+                    stop = order.ordertype.startswith("stop")
+                    order.misc.append("stopped" if stop else "touched")
                     self._on_trigger(account, order, now)
                     break
             if not order.is_open:
@@ -222,7 +229,8 @@ class Exchange:
         if order.remaining <= 0:
             self._close(account, order, now, "closed", None)
         else:
-            order.misc.append("partial") if "partial" not in order.misc else None
+            if "partial" not in order.misc:
+                order.misc.append("partial")
             self._reserve_rest(account, order)
 
     def _reserve_rest(self, account: Account, order: Order) -> None:

@@ -45,10 +45,10 @@ class FaultRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
                      "rate_limit", "lockout", "latency", "apply_then_fail"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
-                raise FaultsError(f"{where}.{name} = {value}: a probability must be in [0, 1]")
+                raise FaultsError(f"{where}.{name} = {value}: must be a probability in [0, 1]")
         low, high = self.latency_ms
         if low < 0 or high < low:
-            raise FaultsError(f"{where}.latency_ms = {list(self.latency_ms)}: need 0 <= low <= high")
+            raise FaultsError(f"{where}.latency_ms = {list(self.latency_ms)}: need 0 <= lo <= hi")
 
 
 class FaultConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -60,7 +60,9 @@ class FaultConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return self.endpoint.get(method, self.default)
 
 
-def parse_faults(raw: bytes, fmt: Literal["toml", "json"], known_methods: frozenset[str]) -> FaultConfig:
+def parse_faults(
+    raw: bytes, fmt: Literal["toml", "json"], known_methods: frozenset[str]
+) -> FaultConfig:
     try:
         if fmt == "toml":
             config = msgspec.toml.decode(raw, type=FaultConfig)

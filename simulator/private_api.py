@@ -11,10 +11,25 @@ from simulator.accounts import Account
 from simulator.engine import Exchange
 from simulator.markets import ASSETS, PAIRS, Pair, resolve_asset
 from simulator.orders import (
-    ZERO, Order, VenueError, asset_places, fmt, ledger_view, order_view, trade_view,
+    ZERO,
+    Order,
+    VenueError,
+    asset_places,
+    fmt,
+    ledger_view,
+    order_view,
+    trade_view,
 )
 from simulator.params import (
-    Params, flag, integer, invalid, number, order_request, pair_param, price_param, text,
+    Params,
+    flag,
+    integer,
+    invalid,
+    number,
+    order_request,
+    pair_param,
+    price_param,
+    text,
 )
 
 Handler = Callable[[Exchange, Account, Params], object]

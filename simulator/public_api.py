@@ -7,8 +7,18 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 
 from simulator.engine import Exchange
-from simulator.markets import ASSETS, MAKER_FEES, PAIRS, STABLE_MAKER_FEES, STABLE_TAKER_FEES
-from simulator.markets import TAKER_FEES, FeeTier, Pair, is_stable_pair, resolve_asset
+from simulator.markets import (
+    ASSETS,
+    MAKER_FEES,
+    PAIRS,
+    STABLE_MAKER_FEES,
+    STABLE_TAKER_FEES,
+    TAKER_FEES,
+    FeeTier,
+    Pair,
+    is_stable_pair,
+    resolve_asset,
+)
 from simulator.orders import VenueError, fmt
 from simulator.params import invalid, pair_param, text
 
@@ -68,7 +78,7 @@ def _fee_rows(tiers: tuple[FeeTier, ...]) -> list[list[Decimal]]:
 
 def _pair_record(pair: Pair, info: str) -> dict[str, object]:
     stable = is_stable_pair(pair)
-    fees = {
+    fees: dict[str, object] = {
         "fees": _fee_rows(STABLE_TAKER_FEES if stable else TAKER_FEES),
         "fees_maker": _fee_rows(STABLE_MAKER_FEES if stable else MAKER_FEES),
         "fee_volume_currency": "ZUSD",

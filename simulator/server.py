@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import msgspec
 from aiohttp import web
@@ -15,9 +15,9 @@ from aiohttp import web
 from simulator.accounts import Account
 from simulator.auth import LockoutTracker, signature_matches
 from simulator.engine import Exchange
-from simulator.faults import NO_FAULT, BEFORE_ERRORS, FaultInjector, FaultPlan
-from simulator.params import Params, parse_body
+from simulator.faults import BEFORE_ERRORS, NO_FAULT, FaultInjector, FaultPlan
 from simulator.orders import VenueError
+from simulator.params import Params, parse_body
 from simulator.private_api import HANDLERS, permitted
 from simulator.public_api import PUBLIC_HANDLERS
 from simulator.ratelimit import rest_cost
@@ -195,12 +195,12 @@ def build_app(venue: Venue, admin_routes: list[web.RouteDef]) -> web.Application
     app.add_routes(admin_routes)
     app.router.add_route("*", "/{tail:.*}", _not_found)
 
-    async def start_clock(app: web.Application) -> None:
+    async def start_clock(app: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(venue.run_clock())
         yield
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
-    app.cleanup_ctx.append(start_clock)  # type: ignore[arg-type]
+    app.cleanup_ctx.append(start_clock)
     return app
