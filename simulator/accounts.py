@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import math
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -28,6 +29,7 @@ class LimitSettings:
     decay_mode: DecayMode = "continuous"
     count_rejected: bool = True
     ledger_cost: int = 2
+    enforce: bool = True  # False only for capacity benchmarks: counters never refuse
 
 
 class Account:
@@ -39,11 +41,13 @@ class Account:
         self.permissions = frozenset(spec.permissions)
         self.tier = tier
         self.nonces = NonceGuard(spec.nonce_window)
+        unlimited = not limits.enforce
         self.rest = RestLimiter(
-            tier.rest_max, DecayingCounter(tier.rest_decay, limits.decay_mode, now),
-            limits.count_rejected,
+            math.inf if unlimited else tier.rest_max,
+            DecayingCounter(tier.rest_decay, limits.decay_mode, now), limits.count_rejected,
         )
-        self.trading = TradingLimiter(tier.trade_threshold, tier.trade_decay, limits.decay_mode)
+        self.trading = TradingLimiter(math.inf if unlimited else tier.trade_threshold,
+                                      tier.trade_decay, limits.decay_mode)
         self.balances: dict[str, Decimal] = {}
         self.holds: dict[str, Decimal] = {}
         self.orders: dict[str, Order] = {}  # every order ever accepted, in acceptance order

@@ -35,6 +35,7 @@ class VenueSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     decay_mode: DecayMode = "continuous"
     count_rejected: bool = True  # rate-limited REST calls still add to the counter
     ledger_cost: int = 2  # REST cost of ledger/trade-history calls (some docs say 4)
+    enforce_rate_limits: bool = True  # off only to measure the venue's own capacity
 
 
 def load_settings(path: str | os.PathLike[str]) -> VenueSettings:
@@ -54,7 +55,8 @@ def build_venue(
     settings = settings or VenueSettings()
     clock = clock or VenueClock(speed=speed)
     market = Market(seed=seed, start_time=clock.market_now())
-    limits = LimitSettings(settings.decay_mode, settings.count_rejected, settings.ledger_cost)
+    limits = LimitSettings(settings.decay_mode, settings.count_rejected, settings.ledger_cost,
+                           settings.enforce_rate_limits)
     exchange = Exchange(clock, market, seed, limits)
     for spec in keys:
         exchange.add_account(spec)

@@ -30,6 +30,7 @@ from simulator.prices import Market, Tick
 from simulator.ratelimit import trade_increment
 
 BOOK_DEPTH_FOR_TAKERS = 500
+CATCH_UP_STEP_S = 900.0  # market seconds of ticks held in memory at once
 
 
 @dataclass(frozen=True)
@@ -68,9 +69,17 @@ class Exchange:
 
     def catch_up(self) -> None:
         """Advance the market to now and let resting orders, stops, expiries and
-        dead man's switches react, in tick order."""
+        dead man's switches react, in tick order. Long gaps (a test moving the clock by
+        hours) are walked in bounded steps so memory stays flat."""
         now = self.clock.now()
-        new_ticks = self.market.advance_to(self.clock.market_now())
+        target = self.clock.market_now()
+        while True:
+            step_end = min(target, self.market.last_time() + CATCH_UP_STEP_S)
+            self._react_all(now, self.market.advance_to(step_end))
+            if step_end >= target:
+                return
+
+    def _react_all(self, now: float, new_ticks: dict[str, list[Tick]]) -> None:
         for account in self.accounts.by_name.values():
             if account.dms_trigger is not None and now >= account.dms_trigger:
                 account.dms_trigger = None
@@ -179,12 +188,12 @@ class Exchange:
         if order.volume * self._reference_price(order) < pair.costmin:
             raise VenueError("EOrder:Cost minimum not met")
 
-    def _check_post_only(self, order: Order) -> None:
-        if not order.post_only:
-            return
+    def _crosses(self, order: Order, limit: Decimal) -> bool:
         bid, ask = self.market.best_bid_ask(order.pair.key)
-        if (order.side == "buy" and order.price >= ask) or (
-                order.side == "sell" and order.price <= bid):
+        return limit >= ask if order.side == "buy" else limit <= bid
+
+    def _check_post_only(self, order: Order) -> None:
+        if order.post_only and self._crosses(order, order.price):
             raise VenueError("EOrder:Post only order")
 
     def _reserve(self, account: Account, order: Order) -> None:
@@ -210,6 +219,11 @@ class Exchange:
     def _take_then_rest(self, account: Account, order: Order, limit: Decimal | None,
                         now: float) -> None:
         """Take what the book offers (up to `limit`); IOC/FOK decide what happens to the rest."""
+        if limit is not None and not self._crosses(order, limit):
+            # nothing to take: skip building the book
+            if order.timeinforce in ("IOC", "FOK"):
+                self._close(account, order, now, "canceled", f"Unfilled {order.timeinforce}")
+            return
         levels = self.market.book(order.pair.key, BOOK_DEPTH_FOR_TAKERS)
         side_levels = levels.asks if order.side == "buy" else levels.bids
         filled, cost = walk_book(side_levels, order.remaining, limit, order.side)
