@@ -317,3 +317,31 @@ def test_disarmed_dead_mans_switch_never_fires(moving):
     assert client.ok("CancelAllOrdersAfter", timeout="0")["triggerTime"] == "0"
     moving.admin.advance(20)
     assert len(client.ok("OpenOrders")["open"]) == 1
+
+
+def test_cancel_order_batch_by_txid_userref_and_cl_ord_id(venue):
+    client, _ = venue.account()
+    low = str((last_price(client) * D("0.5")).quantize(D("0.1")))
+    order = {"pair": "XBTUSD", "type": "buy", "ordertype": "limit", "volume": "0.01",
+             "price": low}
+    by_txid = client.ok("AddOrder", **order)["txid"][0]
+    client.ok("AddOrder", **order, userref="9")
+    client.ok("AddOrder", **order, cl_ord_id="batch-c")
+    keep = client.ok("AddOrder", **order)["txid"][0]
+    response = client.private_json("CancelOrderBatch",
+                                   {"orders": [by_txid, 9], "cl_ord_ids": ["batch-c"]})
+    assert response == {"error": [], "result": {"count": 3}}
+    assert set(client.ok("OpenOrders")["open"]) == {keep}
+
+
+def test_add_order_batch_as_json(venue):
+    client, _ = venue.account()
+    low = str((last_price(client) * D("0.5")).quantize(D("0.1")))
+    orders = [{"type": "buy", "ordertype": "limit", "volume": "0.01", "price": low},
+              {"type": "buy", "ordertype": "limit", "volume": "0.02", "price": low}]
+    result = client.private_json("AddOrderBatch", {"pair": "XBT/USD", "orders": orders})
+    assert result["error"] == [] and len(result["result"]["orders"]) == 2
+    bad = [orders[0], {**orders[1], "ordertype": "nope"}]  # one bad order rejects the batch
+    refused = client.private_json("AddOrderBatch", {"pair": "XBTUSD", "orders": bad})
+    assert refused["error"] == ["EGeneral:Invalid arguments:ordertype"]
+    assert len(client.ok("OpenOrders")["open"]) == 2
