@@ -1,0 +1,69 @@
+"""Entry point of an actor process (the target the supervisor spawns)."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import sys
+import threading
+
+import zmq
+
+from actors.broker import Broker
+from actors.kraken_probe import KrakenProbe
+from actors.launch import ActorLaunch
+from actors.runtime import EXIT_CRASH, ActorRuntime, WireLogHandler
+from protocol.redaction import RedactingFilter, Redactor
+from protocol.sockets import dealer
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Ask the kernel to SIGKILL us when our parent dies. Under forkserver the parent is
+    the fork server, which itself exits when the supervisor dies; the runtime also watches
+    getppid() and the supervisor's heartbeat, so no single mechanism is relied on."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def make_broker(launch: ActorLaunch, paused: threading.Event) -> Broker:
+    if launch.broker == "kraken":
+        return KrakenProbe(launch)
+    raise SystemExit(f"unknown broker {launch.broker!r}")
+
+
+def actor_main(launch: ActorLaunch) -> None:
+    _die_with_parent()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the supervisor, which stops us
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    sock = dealer(ctx, identity=launch.actor_id.encode())
+    sock.connect(launch.endpoint)
+    paused = threading.Event()
+    runtime = ActorRuntime(launch, sock, make_broker(launch, paused), paused)
+    handler = WireLogHandler(runtime.outbox, runtime.wake)
+    handler.addFilter(RedactingFilter(Redactor([launch.api_key, launch.api_secret])))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(launch.log_level)
+    for noisy in ("urllib3", "requests"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    code = EXIT_CRASH
+    try:
+        code = runtime.run()
+    except SystemExit as exc:
+        logging.getLogger("nija.actor").error("%s", exc.code)
+        runtime._flush_logs()
+    finally:
+        sock.setsockopt(zmq.LINGER, 500)  # let the last StateChanged and logs out
+        sock.close()
+        ctx.term()
+        # os._exit: a worker thread stuck in an HTTP call must not hold the process open.
+        sys.stdout.flush()
+        os._exit(code)

@@ -1,0 +1,52 @@
+"""ZeroMQ sockets with every option set on purpose (docs/protocol.md explains each).
+
+- LINGER 0: on close, unsent frames are dropped at once; nothing we send is worth
+  blocking shutdown for (requests are retried by their owner, heartbeats are periodic).
+- SNDHWM/RCVHWM 1000 per peer on the actor channel: far above the steady rate (one
+  heartbeat per second plus replies), low enough that a wedged peer costs bounded memory.
+- ROUTER_MANDATORY 1: sending to a peer that is gone raises instead of silently dropping,
+  so the supervisor learns an actor is unreachable.
+- ROUTER_HANDOVER 1: a restarted actor reconnecting with the same routing id takes over
+  the identity; without it the new incarnation's frames are dropped.
+- IMMEDIATE 1 on DEALERs: do not queue frames for a connection that is not complete.
+- MAXMSGSIZE 1 MiB: libzmq disconnects a peer sending more (frames over the codec's
+  256 KiB limit but under this still get an "oversized" Error reply).
+- ZMTP heartbeats (IVL 1 s, TIMEOUT 3 s) as a cheap second layer for dead links; the
+  application heartbeats are what detect a hung actor loop.
+"""
+
+from __future__ import annotations
+
+import zmq
+
+MAX_SOCKET_MESSAGE = 1024 * 1024
+HWM = 1000
+
+
+def _common(sock: zmq.Socket[bytes]) -> None:
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.SNDHWM, HWM)
+    sock.setsockopt(zmq.RCVHWM, HWM)
+    sock.setsockopt(zmq.MAXMSGSIZE, MAX_SOCKET_MESSAGE)
+    sock.setsockopt(zmq.HEARTBEAT_IVL, 1000)
+    sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 3000)
+
+
+def router(ctx: zmq.Context[zmq.Socket[bytes]]) -> zmq.Socket[bytes]:
+    sock = ctx.socket(zmq.ROUTER)
+    _common(sock)
+    sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+    sock.setsockopt(zmq.ROUTER_HANDOVER, 1)
+    return sock
+
+
+def dealer(ctx: zmq.Context[zmq.Socket[bytes]], identity: bytes | None = None
+           ) -> zmq.Socket[bytes]:
+    sock = ctx.socket(zmq.DEALER)
+    _common(sock)
+    sock.setsockopt(zmq.IMMEDIATE, 1)
+    sock.setsockopt(zmq.RECONNECT_IVL, 50)
+    sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
+    if identity is not None:
+        sock.setsockopt(zmq.ROUTING_ID, identity)
+    return sock
