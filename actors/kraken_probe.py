@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import krakenex
+import requests
 
 from actors.broker import BrokerError, CredentialsInvalid, UnknownQuery
 from actors.launch import ActorLaunch
@@ -34,7 +35,7 @@ class KrakenProbe:
         with self._lock:
             try:
                 response = self._api.query_private(method, {}, timeout=10)
-            except Exception as exc:  # transport failures: report by type, never the request
+            except (requests.RequestException, ValueError) as exc:  # transport, bad JSON
                 self._count(method, "transport_error")
                 raise BrokerError(f"{method}: {type(exc).__name__}") from None
         errors = response.get("error") or []

@@ -31,6 +31,21 @@ def _die_with_parent() -> None:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
+def _release_fork_server() -> None:
+    """CPython gives every forkserver child the write end of the fork server's "alive"
+    pipe, which keeps the fork server running as long as any actor lives. Dropping it
+    lets the fork server exit the moment the supervisor dies, and PR_SET_PDEATHSIG then
+    takes every actor down with it."""
+    from multiprocessing import forkserver
+
+    server: object = getattr(forkserver, "_forkserver", None)
+    fd = getattr(server, "_forkserver_alive_fd", None)
+    if isinstance(fd, int):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        setattr(server, "_forkserver_alive_fd", None)  # noqa: B010
+
+
 def make_broker(launch: ActorLaunch, paused: threading.Event) -> Broker:
     if launch.broker == "kraken":
         return KrakenProbe(launch)
@@ -39,6 +54,7 @@ def make_broker(launch: ActorLaunch, paused: threading.Event) -> Broker:
 
 def actor_main(launch: ActorLaunch) -> None:
     _die_with_parent()
+    _release_fork_server()
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the supervisor, which stops us
     signal.signal(signal.SIGHUP, signal.SIG_IGN)

@@ -22,8 +22,22 @@ from actors.broker import Broker, BrokerError, UnknownQuery
 from actors.launch import ActorLaunch
 from protocol.codec import ProtocolError, encode, supervisor_codec
 from protocol.messages import (
-    PROTOCOL_VERSION, Error, Heartbeat, Hello, LogRecord, Message, MetricPoint, MetricsSample,
-    Pause, Ping, Query, Reply, Resume, Shutdown, StateChanged, Welcome,
+    PROTOCOL_VERSION,
+    Error,
+    Heartbeat,
+    Hello,
+    LogRecord,
+    Message,
+    MetricPoint,
+    MetricsSample,
+    Pause,
+    Ping,
+    Query,
+    Reply,
+    Resume,
+    Shutdown,
+    StateChanged,
+    Welcome,
 )
 
 EXIT_OK, EXIT_CRASH, EXIT_UNFIXABLE = 0, 1, 78
@@ -130,7 +144,7 @@ class ActorRuntime:
             self._check_links(now)
             self._maybe_tick(now)
             wait = max(0.0, min(next_beat, self._stop_deadline or next_beat) - now)
-            for sock, _ in poller.poll(wait * 1000):
+            for sock, _ in poller.poll(int(wait * 1000)):
                 if sock is self.sock:
                     self._drain_socket()
                 else:

@@ -7,7 +7,13 @@ from typing import Any, Generic, TypeVar
 import msgspec
 
 from protocol.messages import (
-    ActorMessage, ControlMessage, ControlReply, Error, ErrorCode, Message, SupervisorMessage,
+    ActorMessage,
+    ControlMessage,
+    ControlReply,
+    Error,
+    ErrorCode,
+    Message,
+    SupervisorMessage,
 )
 
 MAX_FRAME_BYTES = 256 * 1024  # larger frames are answered with an "oversized" Error

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 
@@ -30,7 +31,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--faults", help="fault injection file (TOML)")
     parser.add_argument("--settings", help="venue settings file (TOML): lockouts, limits")
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--watch-parent", action="store_true",
+                        help="exit when the parent process dies (used when supervised)")
     return parser.parse_args(argv)
+
+
+async def _watch_parent(stop: asyncio.Event) -> None:
+    """A supervised venue must not outlive its supervisor (it would hold the port)."""
+    parent = os.getppid()
+    while os.getppid() == parent:
+        await asyncio.sleep(0.5)
+    log.warning("parent process %d is gone; stopping", parent)
+    stop.set()
 
 
 async def _run(args: argparse.Namespace) -> None:
@@ -46,10 +58,13 @@ async def _run(args: argparse.Namespace) -> None:
         loop.add_signal_handler(sig, stop.set)
     log.info("serving %d key(s), seed %d, speed %g", len(keys), args.seed, args.speed)
     print(url, flush=True)
+    watcher = asyncio.create_task(_watch_parent(stop)) if args.watch_parent else None
     try:
         await stop.wait()
     finally:
         log.info("stopping")
+        if watcher is not None:
+            watcher.cancel()
         await runner.cleanup()
 
 

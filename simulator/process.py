@@ -22,13 +22,16 @@ class SimulatorProcess:
     def __init__(self, keys_file: str | os.PathLike[str], *, seed: int = 42, speed: float = 1.0,
                  faults_file: str | os.PathLike[str] | None = None,
                  settings_file: str | os.PathLike[str] | None = None,
-                 host: str = "127.0.0.1", port: int = 0, log_file: Path | None = None) -> None:
+                 host: str = "127.0.0.1", port: int = 0, log_file: Path | None = None,
+                 watch_parent: bool = False) -> None:
         self.args = [sys.executable, "-m", "simulator", "--host", host, "--port", str(port),
                      "--keys", os.fspath(keys_file), "--seed", str(seed), "--speed", str(speed)]
         if faults_file is not None:
             self.args += ["--faults", os.fspath(faults_file)]
         if settings_file is not None:
             self.args += ["--settings", os.fspath(settings_file)]
+        if watch_parent:
+            self.args.append("--watch-parent")
         self.log_file = log_file
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = ""

@@ -1,0 +1,519 @@
+"""The supervisor process: one loop over the actor socket, the control socket, child exit
+sentinels and signals. Each actor has its own restart budget, so one account's crash loop
+ends with that account `failed` while every other account keeps running."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psutil
+import zmq
+
+from actors.launch import ActorLaunch
+from protocol.codec import ProtocolError, actor_codec, encode
+from protocol.messages import (
+    PROTOCOL_VERSION,
+    Error,
+    Heartbeat,
+    Hello,
+    LogRecord,
+    Message,
+    MetricsSample,
+    Ping,
+    Reply,
+    Shutdown,
+    StateChanged,
+    Welcome,
+)
+from protocol.redaction import Redactor
+from protocol.sockets import router
+from supervisor.config import AccountConfig, Config, ConfigError
+from supervisor.control import ControlPlane
+from supervisor.logsink import emit_actor_record
+from supervisor.metrics import MetricsState, serve_metrics
+from supervisor.paper import PaperVenue
+from supervisor.pause_store import PauseStore
+from supervisor.restart_policy import classify_exit
+from supervisor.slots import STABLE_AFTER_S, ActorSlot, new_slot
+from supervisor.spawner import Spawner
+
+log = logging.getLogger("nija.supervisor")
+LIVE_KRAKEN_URL = "https://api.kraken.com"
+STARTUP_TIMEOUT_S = 30.0
+RESOURCE_SAMPLE_S = 5.0
+
+
+class SupervisorError(RuntimeError):
+    """The supervisor cannot start (another instance running, directory unusable)."""
+
+
+class Supervisor:
+    def __init__(self, config: Config, reload: Callable[[], Config] | None = None,
+                 redactor: Redactor | None = None) -> None:
+        self.config = config
+        self.reload_config = reload
+        self.redactor = redactor or Redactor()
+        settings = config.supervisor
+        assert settings.state_dir and settings.runtime_dir and settings.control
+        self.state_dir = Path(settings.state_dir)
+        self.runtime_dir = Path(settings.runtime_dir)
+        self.actor_endpoint = f"ipc://{self.runtime_dir}/actors.sock"
+        self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+        self.actors_sock = router(self.ctx)
+        self.codec = actor_codec()
+        self.metrics = MetricsState()
+        self.metrics.mode = "paper" if config.paper_mode else "live"
+        self.pauses = PauseStore(self.state_dir)
+        self.spawner = Spawner(settings.start_method)
+        self.slots: dict[str, ActorSlot] = {}
+        self.by_pid: dict[int, ActorSlot] = {}
+        self.paper: PaperVenue | None = None
+        self.control = ControlPlane(self, self.ctx, settings.control, config)
+        self.stopping = False
+        self.stop_deadline: float | None = None
+        self.metrics_addr: tuple[str, int] | None = None
+        self._signal_r, self._signal_w = socket.socketpair()
+        self._pending_signals: list[int] = []
+        self._ping_seq = 0
+        self._lock_file: int | None = None
+
+    # -- start ---------------------------------------------------------------------
+
+    def _take_lock(self) -> None:
+        """A second supervisor would steal the ipc endpoints and double every nonce user."""
+        self._lock_file = os.open(self.runtime_dir / "supervisor.lock", os.O_RDWR | os.O_CREAT,
+                                  0o600)
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SupervisorError(
+                f"another supervisor is running with runtime directory {self.runtime_dir}"
+            ) from None
+        os.ftruncate(self._lock_file, 0)
+        os.write(self._lock_file, f"{os.getpid()}\n".encode())
+
+    def _launch_for(self, account: AccountConfig, venue_url: str, key: str, secret: str
+                    ) -> ActorLaunch:
+        account_dir = self.state_dir / "accounts" / account.actor_id.replace(":", "-")
+        account_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return ActorLaunch(
+            actor_id=account.actor_id, broker=account.broker, account=account.name,
+            endpoint=self.actor_endpoint, state_dir=str(account_dir), venue_url=venue_url,
+            tier=account.tier, allow_withdraw=account.allow_withdraw_permission,
+            log_level=logging.getLogger().getEffectiveLevel(),
+            heartbeat_interval_s=self.config.supervisor.heartbeat_interval_s,
+            api_key=key, api_secret=secret,
+        )
+
+    def _slots_for(self, config: Config) -> dict[str, ActorSlot]:
+        paused = self.pauses.load()
+        accounts = [a for a in config.accounts if a.enabled]
+        if config.paper_mode:
+            assert self.paper is not None
+            keys = self.paper.provision([a.name for a in accounts])
+            creds = {a.name: (keys[a.name].key, keys[a.name].secret) for a in accounts}
+            url = self.paper.url
+        else:
+            creds = {a.name: (a.credentials.key.reveal(), a.credentials.secret.reveal())
+                     for a in accounts if a.credentials is not None}
+            url = LIVE_KRAKEN_URL
+        slots = {}
+        for account in accounts:
+            if account.name not in creds:
+                log.error("account %s has no credentials; not started", account.actor_id)
+                continue
+            key, secret = creds[account.name]
+            self.redactor.add(key)
+            self.redactor.add(secret)
+            launch = self._launch_for(account, url, key, secret)
+            slots[account.actor_id] = new_slot(
+                account, launch, config.supervisor.heartbeat_interval_s,
+                config.supervisor.heartbeat_misses, account.actor_id in paused)
+        return slots
+
+    def start(self) -> None:
+        self._take_lock()
+        self.actors_sock.bind(self.actor_endpoint)
+        self.control.bind()
+        self.metrics_addr = serve_metrics(self.metrics, self.config.supervisor.metrics_addr)
+        log.info("metrics on http://%s:%d/metrics", *self.metrics_addr)
+        if self.config.paper_mode:
+            self.paper = PaperVenue(self.config, self.state_dir)
+            self.paper.provision([a.name for a in self.config.accounts if a.enabled])
+            self.paper.start()
+        self.slots = self._slots_for(self.config)
+        for slot in self.slots.values():
+            self.metrics.actors[slot.actor_id] = slot.series
+            self._spawn(slot)
+        log.info("supervising %d actor(s) in %s mode: %s", len(self.slots), self.metrics.mode,
+                 ", ".join(self.slots))
+
+    def _spawn(self, slot: ActorSlot) -> None:
+        now = time.monotonic()
+        slot.process = self.spawner.spawn(slot.launch)
+        slot.started_at = now
+        slot.connected = slot.requested_stop = slot.unfixable = slot.stable = False
+        slot.restart_at = slot.kill_at = None
+        slot.monitor.start(now)
+        assert slot.process.pid is not None
+        self.by_pid[slot.process.pid] = slot
+        slot.pid_history.append(slot.process.pid)
+        slot.series.new_incarnation()
+        slot.set_state("starting")
+
+    # -- signals -------------------------------------------------------------------
+
+    def _install_signals(self) -> None:
+        self._signal_w.setblocking(False)
+        signal.set_wakeup_fd(self._signal_w.fileno(), warn_on_full_buffer=False)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, lambda signum, _frame: self._pending_signals.append(signum))
+
+    def _handle_signals(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            self._signal_r.recv(4096)
+        while self._pending_signals:
+            signum = self._pending_signals.pop(0)
+            if signum == signal.SIGHUP:
+                self.reload()
+            else:
+                log.info("received %s: stopping", signal.Signals(signum).name)
+                self.begin_stop()
+
+    # -- loop ----------------------------------------------------------------------
+
+    def run(self) -> int:
+        self._install_signals()
+        self.start()
+        next_ping = next_resources = 0.0
+        interval = self.config.supervisor.heartbeat_interval_s
+        while True:
+            now = time.monotonic()
+            if now >= next_ping:
+                self._ping_all()
+                next_ping = now + interval
+            if now >= next_resources:
+                self._sample_resources()
+                next_resources = now + RESOURCE_SAMPLE_S
+            self._timers(now)
+            if self.stopping and not any(s.alive for s in self.slots.values()):
+                break
+            poller = zmq.Poller()
+            poller.register(self.actors_sock, zmq.POLLIN)
+            poller.register(self.control.sock, zmq.POLLIN)
+            poller.register(self._signal_r.fileno(), zmq.POLLIN)
+            for slot in self.slots.values():
+                if slot.process is not None and slot.alive:
+                    poller.register(slot.process.sentinel, zmq.POLLIN)
+            timeout = max(0.0, min(next_ping, next_resources) - time.monotonic())
+            ready = dict(poller.poll(int(min(timeout, 0.25) * 1000)))
+            if self.actors_sock in ready:
+                self._drain_actors()
+            if self.control.sock in ready:
+                self.control.drain()
+            if self._signal_r.fileno() in ready:
+                self._handle_signals()
+            self._reap()
+        self._shutdown_rest()
+        return 0
+
+    def _timers(self, now: float) -> None:
+        if self.paper is not None and not self.stopping:
+            self.paper.check(now)
+        self.control.expire(now)
+        for slot in list(self.slots.values()):
+            if slot.alive:
+                self._check_liveness(slot, now)
+            elif slot.restart_at is not None and now >= slot.restart_at and not self.stopping:
+                self._spawn(slot)
+        if self.stop_deadline is not None and now >= self.stop_deadline:
+            for slot in self.slots.values():
+                if slot.alive and slot.process is not None and slot.process.pid:
+                    log.warning("%s did not stop within the deadline; killing", slot.actor_id)
+                    self._kill(slot)
+
+    def _check_liveness(self, slot: ActorSlot, now: float) -> None:
+        if slot.kill_at is not None and now >= slot.kill_at:
+            self._kill(slot)
+            return
+        if slot.requested_stop:
+            return
+        if not slot.connected and now - (slot.started_at or now) > STARTUP_TIMEOUT_S:
+            slot.detail = f"no Hello within {STARTUP_TIMEOUT_S:.0f}s"
+            log.error("%s: %s; killing", slot.actor_id, slot.detail)
+            self._kill(slot)
+        elif slot.connected and slot.monitor.is_hung(now):
+            slot.detail = f"hung: no heartbeat for {slot.monitor.age(now):.1f}s"
+            log.error("%s %s; killing and restarting", slot.actor_id, slot.detail)
+            self._kill(slot)
+        elif slot.connected and not slot.stable and slot.state in ("running", "paused") and (
+                now - (slot.started_at or now) >= STABLE_AFTER_S):
+            slot.stable = True
+            slot.policy.on_stable(now)
+        if slot.connected:
+            slot.series.heartbeat_age_s = slot.monitor.age(now)
+
+    def _kill(self, slot: ActorSlot) -> None:
+        if slot.process is not None and slot.process.pid and slot.alive:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(slot.process.pid, signal.SIGKILL)
+
+    def _ping_all(self) -> None:
+        self._ping_seq += 1
+        ping = encode(Ping(seq=self._ping_seq, sent_at=time.time()))
+        for slot in self.slots.values():
+            if slot.connected and slot.alive:
+                self.send_to_actor(slot, ping)
+
+    def send_to_actor(self, slot: ActorSlot, frame: bytes | Message) -> bool:
+        data = frame if isinstance(frame, bytes) else encode(frame)
+        try:
+            self.actors_sock.send_multipart([slot.actor_id.encode(), data], zmq.NOBLOCK)
+        except (zmq.Again, zmq.ZMQError) as exc:
+            log.debug("cannot reach %s: %s", slot.actor_id, exc)
+            return False
+        return True
+
+    # -- actor messages --------------------------------------------------------------
+
+    def _drain_actors(self) -> None:
+        while self.actors_sock.poll(0):
+            frames = self.actors_sock.recv_multipart()
+            if len(frames) != 2:
+                continue  # a DEALER always sends exactly one frame; anything else is noise
+            identity, frame = frames
+            slot = self.slots.get(identity.decode(errors="replace"))
+            try:
+                message = self.codec.decode(frame)
+            except ProtocolError as exc:
+                with contextlib.suppress(zmq.ZMQError):
+                    self.actors_sock.send_multipart([identity, encode(exc.to_error())],
+                                                    zmq.NOBLOCK)
+                continue
+            if slot is None:
+                with contextlib.suppress(zmq.ZMQError):
+                    self.actors_sock.send_multipart([identity, encode(Error(
+                        request_id=None, code="refused",
+                        message=f"no actor {identity.decode(errors='replace')!r} is configured",
+                    ))], zmq.NOBLOCK)
+                continue
+            self._on_actor_message(slot, message)
+
+    def _on_actor_message(self, slot: ActorSlot, message: Message) -> None:
+        now = time.monotonic()
+        if isinstance(message, Hello):
+            self._on_hello(slot, message, now)
+            return
+        if not slot.connected:
+            return  # frames from an incarnation that has not said Hello (or an old one)
+        if isinstance(message, Heartbeat):
+            slot.monitor.beat(now)
+            if slot.state not in ("stopping",) and message.state in ("running", "paused"):
+                slot.set_state(message.state)
+        elif isinstance(message, StateChanged):
+            self._on_state_changed(slot, message)
+        elif isinstance(message, (Reply, Error)):
+            self.control.on_actor_reply(slot, message)
+        elif isinstance(message, MetricsSample):
+            with self.metrics.lock:
+                slot.series.ingest(message)
+        elif isinstance(message, LogRecord):
+            emit_actor_record(message, slot.actor_id, slot.pid)
+
+    def _on_hello(self, slot: ActorSlot, hello: Hello, now: float) -> None:
+        if hello.protocol_version != PROTOCOL_VERSION:
+            self.send_to_actor(slot, Error(request_id=None, code="version_mismatch", message=(
+                f"supervisor speaks protocol {PROTOCOL_VERSION}, actor {hello.protocol_version}")))
+            return
+        if hello.pid != slot.pid:
+            return  # a stale incarnation; the current one will say Hello itself
+        slot.connected = True
+        slot.monitor.start(now)
+        self.send_to_actor(slot, Welcome(
+            protocol_version=PROTOCOL_VERSION, paused=slot.paused,
+            heartbeat_interval_s=self.config.supervisor.heartbeat_interval_s,
+            heartbeat_misses=self.config.supervisor.heartbeat_misses))
+        slot.set_state("starting")
+
+    def _on_state_changed(self, slot: ActorSlot, message: StateChanged) -> None:
+        if message.state == "credentials_invalid":
+            slot.unfixable = True
+        if message.reason:
+            slot.detail = message.reason
+        level = logging.ERROR if message.state in ("credentials_invalid", "error") else logging.INFO
+        log.log(level, "%s is %s%s", slot.actor_id, message.state,
+                f": {message.reason}" if message.reason else "",
+                extra={"account": slot.account.name, "broker": slot.account.broker})
+        if slot.state != "stopping" or message.state in ("credentials_invalid", "error"):
+            slot.set_state(message.state)
+
+    # -- exits ---------------------------------------------------------------------
+
+    def _reap(self) -> None:
+        now = time.monotonic()
+        for slot in list(self.slots.values()):
+            process = slot.process
+            if process is None or process.exitcode is None or slot.restart_at is not None:
+                continue
+            if slot.state in ("failed", "credentials_invalid", "stopped", "backoff"):
+                continue
+            process.join(0)
+            self._on_exit(slot, process.exitcode, now)
+
+    def _on_exit(self, slot: ActorSlot, exitcode: int, now: float) -> None:
+        self.by_pid.pop(slot.process.pid if slot.process and slot.process.pid else -1, None)
+        slot.connected = False
+        slot.series.up = False
+        slot.series.heartbeat_age_s = None
+        detail = (f"killed by {signal.Signals(-exitcode).name}" if exitcode < 0
+                  else f"exited with code {exitcode}")
+        if slot.removing or self.stopping:
+            slot.set_state("stopped")
+            log.info("%s stopped (%s)", slot.actor_id, detail)
+            if slot.removing:
+                self._forget(slot)
+            return
+        if slot.restart_now:
+            slot.restart_now = False
+            slot.policy.reset()
+            log.info("%s restarting on request", slot.actor_id)
+            slot.series.restarts += 1
+            self._spawn(slot)
+            return
+        kind = classify_exit(exitcode, requested_stop=slot.requested_stop,
+                             unfixable=slot.unfixable)
+        decision = slot.policy.on_exit(kind, now, detail=detail)
+        if decision.action == "restart":
+            slot.restart_at = now + decision.delay_s
+            slot.detail = decision.reason
+            slot.series.restarts += 1
+            slot.set_state("backoff")
+            log.warning("%s %s; restarting in %.2fs", slot.actor_id, decision.reason,
+                        decision.delay_s, extra={"account": slot.account.name})
+        elif decision.action == "fail":
+            slot.detail = decision.reason
+            slot.set_state("failed")
+            log.error("ACTOR FAILED: %s: %s; it will not be restarted (nijactl restart %s); "
+                      "other accounts keep running", slot.actor_id, decision.reason,
+                      slot.account.name, extra={"account": slot.account.name})
+        elif decision.action == "credentials_invalid":
+            slot.set_state("credentials_invalid")
+            log.error("CREDENTIALS INVALID: %s: %s; fix the key, then nijactl restart %s",
+                      slot.actor_id, slot.detail, slot.account.name,
+                      extra={"account": slot.account.name})
+        else:
+            slot.set_state("stopped")
+
+    def _forget(self, slot: ActorSlot) -> None:
+        self.slots.pop(slot.actor_id, None)
+        with self.metrics.lock:
+            self.metrics.actors.pop(slot.actor_id, None)
+
+    # -- operations used by the control plane -------------------------------------------
+
+    def request_stop(self, slot: ActorSlot, deadline_s: float) -> None:
+        """Graceful: Shutdown with a deadline, then SIGKILL if it is still there."""
+        if not slot.alive:
+            return
+        slot.requested_stop = True
+        slot.set_state("stopping")
+        slot.kill_at = time.monotonic() + deadline_s
+        if not slot.connected or not self.send_to_actor(
+                slot, Shutdown(request_id=0, deadline_s=max(0.1, deadline_s - 0.5))):
+            self._kill(slot)
+
+    def restart(self, slot: ActorSlot) -> None:
+        """Operator restart: clean budget; start again right away once the old one exits."""
+        slot.policy.reset()
+        slot.detail = ""
+        if slot.alive:
+            slot.restart_now = True
+            self.request_stop(slot, self.config.supervisor.shutdown_deadline_s)
+        else:
+            slot.restart_at = None
+            slot.series.restarts += 1
+            self._spawn(slot)
+
+    def set_paused(self, slots: list[ActorSlot], paused: bool) -> None:
+        for slot in slots:
+            slot.paused = paused
+            slot.series.paused = paused
+        self.pauses.save({s.actor_id for s in self.slots.values() if s.paused})
+
+    def begin_stop(self) -> None:
+        if self.stopping:
+            return
+        self.stopping = True
+        deadline = self.config.supervisor.shutdown_deadline_s
+        self.stop_deadline = time.monotonic() + deadline
+        for slot in self.slots.values():
+            slot.restart_at = None
+            self.request_stop(slot, deadline)
+
+    def reload(self) -> None:
+        """SIGHUP: added accounts start, removed ones stop, changed ones restart."""
+        if self.reload_config is None or self.stopping:
+            return
+        try:
+            config = self.reload_config()
+        except (ConfigError, OSError) as exc:  # a bad edit must not take the fleet down
+            log.error("config reload failed, keeping the running configuration: %s", exc)
+            return
+        if config.paper_mode != self.config.paper_mode:
+            log.error("config reload would switch between paper and live mode; restart the "
+                      "supervisor to do that. Keeping the running configuration.")
+            return
+        self.config = config
+        wanted = self._slots_for(config)
+        for actor_id, slot in list(self.slots.items()):
+            new = wanted.get(actor_id)
+            if new is None:
+                log.info("%s removed from the configuration; stopping it", actor_id)
+                slot.removing = True
+                if slot.alive:
+                    self.request_stop(slot, config.supervisor.shutdown_deadline_s)
+                else:
+                    self._forget(slot)
+            elif new.account != slot.account or new.launch != slot.launch:
+                log.info("%s changed; restarting it", actor_id)
+                slot.account, slot.launch = new.account, new.launch
+                self.restart(slot)
+        for actor_id, new in wanted.items():
+            if actor_id not in self.slots:
+                log.info("%s added to the configuration; starting it", actor_id)
+                self.slots[actor_id] = new
+                self.metrics.actors[actor_id] = new.series
+                self._spawn(new)
+
+    def _sample_resources(self) -> None:
+        for slot in self.slots.values():
+            pid = slot.pid
+            if pid is None:
+                continue
+            try:
+                proc = psutil.Process(pid)
+                with proc.oneshot():
+                    info = proc.memory_full_info()
+                    cpu = proc.cpu_times()
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+            with self.metrics.lock:
+                slot.series.rss_bytes = float(info.rss)
+                slot.series.uss_bytes = float(info.uss)
+                slot.series.cpu_seconds = cpu.user + cpu.system
+
+    def _shutdown_rest(self) -> None:
+        if self.paper is not None:
+            self.paper.stop()
+        self.control.close()
+        self.actors_sock.close()
+        self.ctx.term()
+        log.info("supervisor stopped")

@@ -1,0 +1,166 @@
+"""`nijactl`: talk to a running supervisor (status, pause, resume, restart, stop, query).
+
+Exit codes: 0 done, 1 the supervisor failed or did not answer, 2 bad usage or unknown account.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import uuid
+from typing import Any
+
+import msgspec
+import zmq
+
+from protocol.codec import control_reply_codec, encode
+from protocol.messages import (
+    AccountQuery,
+    Ack,
+    ControlRequest,
+    Error,
+    PauseRequest,
+    QueryReply,
+    RestartRequest,
+    ResumeRequest,
+    StatusReply,
+    StatusRequest,
+    StopRequest,
+)
+from protocol.sockets import dealer
+from supervisor.config import default_runtime_dir
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class ControlClient:
+    """A DEALER to the control endpoint; one request at a time, correlated by request id."""
+
+    def __init__(self, endpoint: str, timeout_s: float = 15.0) -> None:
+        self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+        self.sock = dealer(self.ctx, identity=f"ctl-{uuid.uuid4().hex[:12]}".encode())
+        self.sock.setsockopt(zmq.IMMEDIATE, 0)  # queue the request until the connection is up
+        self.sock.connect(endpoint)
+        self.timeout_s = timeout_s
+        self.codec = control_reply_codec()
+        self._ids = int(time.time() * 1000) % 1_000_000_000
+
+    def request(self, build: Any) -> StatusReply | Ack | QueryReply | Error:
+        self._ids += 1
+        request: ControlRequest = build(self._ids)
+        self.sock.send(encode(request))
+        deadline = time.monotonic() + self.timeout_s
+        while (left := deadline - time.monotonic()) > 0:
+            if not self.sock.poll(int(left * 1000) + 1):
+                break
+            reply = self.codec.decode(self.sock.recv())
+            if reply.request_id == request.request_id:
+                return reply
+        raise TimeoutError(f"no answer from the supervisor within {self.timeout_s:.0f}s")
+
+    def close(self) -> None:
+        self.sock.close()
+        self.ctx.term()
+
+
+def default_endpoint() -> str:
+    runtime = os.environ.get("NIJA_RUNTIME_DIR") or default_runtime_dir(os.environ)
+    return os.environ.get("NIJA_CONTROL") or f"ipc://{runtime}/control.sock"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="nijactl", description=__doc__)
+    parser.add_argument("--control", default=None, help="supervisor control endpoint "
+                        "(default: $NIJA_CONTROL or the supervisor's own default)")
+    parser.add_argument("--timeout", type=float, default=15.0)
+    commands = parser.add_subparsers(dest="command", required=True)
+    status = commands.add_parser("status", help="one line per actor")
+    status.add_argument("--json", action="store_true", help="one JSON object per actor")
+    pause = commands.add_parser("pause", help="stop opening orders (durable)")
+    pause.add_argument("account", nargs="?")
+    pause.add_argument("--all", action="store_true", help="every account: the kill switch")
+    pause.add_argument("--cancel-open", action="store_true")
+    pause.add_argument("--flatten", action="store_true")
+    resume = commands.add_parser("resume")
+    resume.add_argument("account", nargs="?")
+    resume.add_argument("--all", action="store_true")
+    restart = commands.add_parser("restart", help="restart one actor with a fresh budget")
+    restart.add_argument("account")
+    commands.add_parser("stop", help="stop the supervisor gracefully")
+    query = commands.add_parser("query", help="ask one actor (balance, status, ...)")
+    query.add_argument("account")
+    query.add_argument("what")
+    query.add_argument("--json", action="store_true")
+    return parser.parse_args(argv)
+
+
+def _status_table(reply: StatusReply) -> str:
+    rows = [("ACCOUNT", "BROKER", "STATE", "PID", "RESTARTS", "UPTIME", "HEARTBEAT", "DETAIL")]
+    for a in reply.actors:
+        rows.append((a.account, a.broker, a.state + (" (paused)" if a.paused and a.state
+                                                      != "paused" else ""),
+                     str(a.pid or "-"), str(a.restarts),
+                     f"{a.uptime_s:.0f}s" if a.uptime_s is not None else "-",
+                     f"{a.heartbeat_age_s:.1f}s" if a.heartbeat_age_s is not None else "-",
+                     a.detail))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1]
+             for r in rows]
+    return f"mode: {reply.mode}\n" + "\n".join(line.rstrip() for line in lines)
+
+
+def _build(args: argparse.Namespace) -> Any:
+    if args.command == "status":
+        return lambda rid: StatusRequest(request_id=rid)
+    if args.command in ("pause", "resume") and bool(args.account) == bool(args.all):
+        raise SystemExit(f"nijactl {args.command}: give one ACCOUNT or --all")
+    if args.command == "pause":
+        return lambda rid: PauseRequest(request_id=rid, account=args.account or "",
+                                        all_accounts=args.all, cancel_open=args.cancel_open,
+                                        flatten=args.flatten)
+    if args.command == "resume":
+        return lambda rid: ResumeRequest(request_id=rid, account=args.account or "",
+                                         all_accounts=args.all)
+    if args.command == "restart":
+        return lambda rid: RestartRequest(request_id=rid, account=args.account)
+    if args.command == "stop":
+        return lambda rid: StopRequest(request_id=rid)
+    return lambda rid: AccountQuery(request_id=rid, account=args.account, what=args.what)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        build = _build(args)
+    except SystemExit as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    client = ControlClient(args.control or default_endpoint(), args.timeout)
+    try:
+        reply = client.request(build)
+    except TimeoutError as exc:
+        print(f"nijactl: {exc} (is it running? endpoint {args.control or default_endpoint()})",
+              file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        client.close()
+    if isinstance(reply, Error):
+        print(f"nijactl: {reply.message}", file=sys.stderr)
+        return EXIT_USAGE if reply.code == "unknown_account" else EXIT_FAILED
+    if isinstance(reply, StatusReply):
+        if args.json:
+            print(json.dumps([msgspec.to_builtins(a) for a in reply.actors], indent=2))
+        else:
+            print(_status_table(reply))
+    elif isinstance(reply, QueryReply):
+        print(json.dumps(reply.result, indent=2, default=str))
+    else:
+        print(reply.message)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
