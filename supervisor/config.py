@@ -48,6 +48,7 @@ _NAME_RULE = "must be 1-32 characters of a-z, 0-9, '_' or '-'"
 _LOG_LEVELS = tuple(logging.getLevelNamesMapping())
 _ENV_SETTINGS = {"state_dir": "NIJA_STATE_DIR", "runtime_dir": "NIJA_RUNTIME_DIR",
                  "control": "NIJA_CONTROL", "metrics_addr": "NIJA_METRICS_ADDR",
+                 "kraken_url": "NIJA_KRAKEN_URL",
                  "log_level": "NIJA_LOG_LEVEL"}
 _CHOICES = {"broker": get_args(Broker), "tier": get_args(Tier), "type": get_args(RestartType),
             "start_method": get_args(StartMethod)}
@@ -139,6 +140,7 @@ class SupervisorSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True
     heartbeat_misses: int = 3
     shutdown_deadline_s: float = 10.0
     start_method: StartMethod = "forkserver"
+    kraken_url: str = "https://api.kraken.com"  # live venue; paper mode uses its simulator
 
     def __post_init__(self) -> None:
         for field in ("state_dir", "runtime_dir", "control", "control_curve_server_secret_file",
@@ -150,6 +152,8 @@ class SupervisorSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True
         _require(self.heartbeat_interval_s > 0, "heartbeat_interval_s", "must be > 0")
         _require(self.heartbeat_misses >= 1, "heartbeat_misses", "must be >= 1")
         _require(self.shutdown_deadline_s > 0, "shutdown_deadline_s", "must be > 0")
+        _require(self.kraken_url.startswith(("https://", "http://")), "kraken_url",
+                 "must be an http(s):// base URL")
         if self.control is not None:
             self._check_control(self.control)
 
@@ -371,6 +375,7 @@ def describe(config: Config) -> str:
     lines = [f"source: {config.source}", f"mode: {mode}", f"state_dir: {sup.state_dir}",
              f"runtime_dir: {sup.runtime_dir}", f"control: {sup.control}",
              f"metrics: {sup.metrics_addr}", f"log_level: {sup.log_level}",
+             f"kraken_url: {sup.kraken_url}",
              f"restart: {restart.type}, at most {restart.intensity} in {restart.period_s}s",
              f"accounts ({len(config.accounts)}):"]
     for account in config.accounts:

@@ -46,7 +46,6 @@ from supervisor.slots import STABLE_AFTER_S, ActorSlot, new_slot
 from supervisor.spawner import Spawner
 
 log = logging.getLogger("nija.supervisor")
-LIVE_KRAKEN_URL = "https://api.kraken.com"
 STARTUP_TIMEOUT_S = 30.0
 RESOURCE_SAMPLE_S = 5.0
 
@@ -124,7 +123,7 @@ class Supervisor:
         else:
             creds = {a.name: (a.credentials.key.reveal(), a.credentials.secret.reveal())
                      for a in accounts if a.credentials is not None}
-            url = LIVE_KRAKEN_URL
+            url = config.supervisor.kraken_url
         slots = {}
         for account in accounts:
             if account.name not in creds:

@@ -458,3 +458,16 @@ def test_prepare_dirs_refuses_a_runtime_dir_owned_by_someone_else(tmp_path: Path
     config = load(NIJA_STATE_DIR=str(tmp_path / "s"), NIJA_RUNTIME_DIR=str(runtime))
     with pytest.raises(ConfigError, match=r"supervisor\.runtime_dir: .* owned by uid 65534"):
         prepare_dirs(config)
+
+
+def test_kraken_url_defaults_to_kraken_and_can_point_at_a_simulator(tmp_path):
+    from supervisor.config import ConfigError as _ConfigError
+    from supervisor.config import load_config as _load
+
+    assert _load(None, {"HOME": str(tmp_path)}).supervisor.kraken_url == "https://api.kraken.com"
+    env = {"HOME": str(tmp_path), "NIJA_KRAKEN_URL": "http://127.0.0.1:8787"}
+    assert _load(None, env).supervisor.kraken_url == "http://127.0.0.1:8787"
+    path = tmp_path / "c.toml"
+    path.write_text('[supervisor]\nkraken_url = "ftp://nope"\n')
+    with pytest.raises(_ConfigError, match="kraken_url"):
+        _load(path, {"HOME": str(tmp_path)})
