@@ -15,6 +15,7 @@ from typing import Any
 
 import msgspec
 import zmq
+import zmq.auth
 
 from protocol.codec import control_reply_codec, encode
 from protocol.messages import (
@@ -39,14 +40,31 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 class ControlClient:
     """A DEALER to the control endpoint; one request at a time, correlated by request id."""
 
-    def __init__(self, endpoint: str, timeout_s: float = 15.0) -> None:
+    def __init__(self, endpoint: str, timeout_s: float = 15.0,
+                 curve_client_key: str | None = None, curve_server_key: str | None = None
+                 ) -> None:
         self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         self.sock = dealer(self.ctx, identity=f"ctl-{uuid.uuid4().hex[:12]}".encode())
         self.sock.setsockopt(zmq.IMMEDIATE, 0)  # queue the request until the connection is up
+        if endpoint.startswith("tcp://"):
+            self._curve(curve_client_key, curve_server_key)
         self.sock.connect(endpoint)
         self.timeout_s = timeout_s
         self.codec = control_reply_codec()
         self._ids = int(time.time() * 1000) % 1_000_000_000
+
+    def _curve(self, client_key: str | None, server_key: str | None) -> None:
+        """TCP control is always CURVE: our keypair (whitelisted on the supervisor) and the
+        supervisor's public key, as written by zmq.auth.create_certificates."""
+        if not (client_key and server_key):
+            raise ValueError("a tcp:// control endpoint needs --curve-client-key (our secret "
+                             "certificate) and --curve-server-key (the supervisor's public one)")
+        public, secret = zmq.auth.load_certificate(client_key)
+        server_public, _ = zmq.auth.load_certificate(server_key)
+        if secret is None:
+            raise ValueError(f"{client_key} holds no secret key")
+        self.sock.curve_publickey, self.sock.curve_secretkey = public, secret
+        self.sock.curve_serverkey = server_public
 
     def request(self, build: Any) -> StatusReply | Ack | QueryReply | Error:
         self._ids += 1
@@ -76,6 +94,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--control", default=None, help="supervisor control endpoint "
                         "(default: $NIJA_CONTROL or the supervisor's own default)")
     parser.add_argument("--timeout", type=float, default=15.0)
+    parser.add_argument("--curve-client-key", default=os.environ.get("NIJA_CURVE_CLIENT_KEY"),
+                        help="for tcp:// control: our secret certificate file")
+    parser.add_argument("--curve-server-key", default=os.environ.get("NIJA_CURVE_SERVER_KEY"),
+                        help="for tcp:// control: the supervisor's public certificate file")
     commands = parser.add_subparsers(dest="command", required=True)
     status = commands.add_parser("status", help="one line per actor")
     status.add_argument("--json", action="store_true", help="one JSON object per actor")
@@ -138,7 +160,12 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
-    client = ControlClient(args.control or default_endpoint(), args.timeout)
+    try:
+        client = ControlClient(args.control or default_endpoint(), args.timeout,
+                               args.curve_client_key, args.curve_server_key)
+    except (ValueError, OSError) as exc:
+        print(f"nijactl: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         reply = client.request(build)
     except TimeoutError as exc:
