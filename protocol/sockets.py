@@ -2,8 +2,12 @@
 
 - LINGER 0: on close, unsent frames are dropped at once; nothing we send is worth
   blocking shutdown for (requests are retried by their owner, heartbeats are periodic).
-- SNDHWM/RCVHWM 1000 per peer on the actor channel: far above the steady rate (one
-  heartbeat per second plus replies), low enough that a wedged peer costs bounded memory.
+- SNDHWM/RCVHWM 1000 per peer: far above the steady rate (one heartbeat per second plus
+  replies), low enough that a wedged peer costs bounded memory. The ROUTERs receive up to
+  ROUTER_RCVHWM per peer instead: measured here (bench/logging_paths.py), when a peer
+  disconnects while its inbound queue is at the HWM, the frames it still had in flight are
+  discarded (about 450 of 2,000 per peer at 1,000); an actor's last log lines and state
+  before it exits must survive a burst. 10,000 frames of a few hundred bytes is ~2 MB.
 - ROUTER_MANDATORY 1: sending to a peer that is gone raises instead of silently dropping,
   so the supervisor learns an actor is unreachable.
 - ROUTER_HANDOVER 1: a restarted actor reconnecting with the same routing id takes over
@@ -21,6 +25,7 @@ import zmq
 
 MAX_SOCKET_MESSAGE = 1024 * 1024
 HWM = 1000
+ROUTER_RCVHWM = 10_000
 
 
 def _common(sock: zmq.Socket[bytes]) -> None:
@@ -35,6 +40,7 @@ def _common(sock: zmq.Socket[bytes]) -> None:
 def router(ctx: zmq.Context[zmq.Socket[bytes]]) -> zmq.Socket[bytes]:
     sock = ctx.socket(zmq.ROUTER)
     _common(sock)
+    sock.setsockopt(zmq.RCVHWM, ROUTER_RCVHWM)
     sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
     sock.setsockopt(zmq.ROUTER_HANDOVER, 1)
     return sock
