@@ -13,7 +13,6 @@ import threading
 import zmq
 
 from actors.broker import Broker
-from actors.kraken_probe import KrakenProbe
 from actors.launch import ActorLaunch
 from actors.runtime import EXIT_CRASH, ActorRuntime, WireLogHandler
 from protocol.redaction import RedactingFilter, Redactor
@@ -48,7 +47,9 @@ def _release_fork_server() -> None:
 
 def make_broker(launch: ActorLaunch, paused: threading.Event) -> Broker:
     if launch.broker == "kraken":
-        return KrakenProbe(launch)
+        from actors.kraken.broker import KrakenBroker
+
+        return KrakenBroker(launch, paused)
     raise SystemExit(f"unknown broker {launch.broker!r}")
 
 

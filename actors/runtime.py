@@ -18,7 +18,7 @@ from typing import Any
 
 import zmq
 
-from actors.broker import Broker, BrokerError, UnknownQuery
+from actors.broker import Broker, BrokerError
 from actors.launch import ActorLaunch
 from protocol.codec import ProtocolError, encode, supervisor_codec
 from protocol.messages import (
@@ -287,7 +287,7 @@ class ActorRuntime:
     def _reply(self, request_id: int, future: Future[Any], fixed: dict[str, Any] | None) -> None:
         try:
             result = future.result()
-        except UnknownQuery as exc:
+        except BrokerError as exc:  # refused for a reason the caller can act on
             self.send(Error(request_id=request_id, code="refused", message=str(exc)))
             return
         except Exception as exc:  # reported to the requester by type and text, then logged

@@ -114,7 +114,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     commands.add_parser("stop", help="stop the supervisor gracefully")
     query = commands.add_parser("query", help="ask one actor (balance, status, ...)")
     query.add_argument("account")
-    query.add_argument("what")
+    query.add_argument("what", help="balance, ticker, open_orders, pnl, place_order, ...")
+    query.add_argument("--param", "-p", action="append", default=[], metavar="KEY=VALUE",
+                       help="query parameter, e.g. -p pair=XBTUSD -p side=buy -p volume=0.001")
     query.add_argument("--json", action="store_true")
     return parser.parse_args(argv)
 
@@ -150,7 +152,14 @@ def _build(args: argparse.Namespace) -> Any:
         return lambda rid: RestartRequest(request_id=rid, account=args.account)
     if args.command == "stop":
         return lambda rid: StopRequest(request_id=rid)
-    return lambda rid: AccountQuery(request_id=rid, account=args.account, what=args.what)
+    params = {}
+    for item in args.param:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"nijactl query: --param wants KEY=VALUE, got {item!r}")
+        params[key] = value
+    return lambda rid: AccountQuery(request_id=rid, account=args.account, what=args.what,
+                                    params=params)
 
 
 def main(argv: list[str] | None = None) -> int:

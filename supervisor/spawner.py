@@ -15,7 +15,7 @@ from typing import Any
 
 from actors.launch import ActorLaunch
 
-PRELOAD = ["actors.main", "actors.runtime", "actors.kraken_probe", "krakenex", "requests",
+PRELOAD = ["actors.main", "actors.runtime", "actors.kraken.broker", "krakenex", "requests",
            "zmq", "msgspec", "protocol.messages"]
 
 

@@ -1,0 +1,1 @@
+"""Kraken spot REST broker: client, errors, order journal."""

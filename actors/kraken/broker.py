@@ -1,0 +1,289 @@
+"""The Kraken account actor's broker: connection proof, permissions, orders and queries.
+
+Runs on the actor's worker thread. Every order goes through OrderManager (journal first,
+look up before resending); the dead man's switch is re-armed while the actor is healthy,
+so resting orders are cancelled if the actor and its supervisor are both gone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from actors.broker import BrokerError, CredentialsInvalid, UnknownQuery
+from actors.kraken.client import KrakenClient
+from actors.kraken.errors import KrakenError, PermissionDenied, TemporaryLockout
+from actors.kraken.journal import OrderJournal
+from actors.kraken.limits import RateLimiter
+from actors.kraken.nonce import NonceStore
+from actors.kraken.orders import LocalOrderRejected, OrderManager
+from actors.kraken.pnl import valuation
+from actors.kraken.stats import ClientStats
+from actors.launch import ActorLaunch
+from protocol.messages import HistogramPoint, MetricPoint
+
+log = logging.getLogger("nija.kraken")
+DMS_TIMEOUT_S = 60  # Kraken's advice: refresh every 15-30 s with a 60 s timeout
+DMS_REFRESH_S = 20.0
+BALANCE_REFRESH_S = 30.0
+BUYING_POWER_ASSETS = ("ZUSD", "USDT")
+
+# What each permission blocks, for the message when it is missing.
+BLOCKS = {
+    "query_funds": "balances and buying power",
+    "query_open_orders": "open orders, positions and order status",
+    "query_closed_orders": "trade history, P&L and reconciling orders after a restart",
+    "create_orders": "placing orders",
+    "cancel_orders": "cancelling orders and the dead man's switch",
+}
+
+
+class PermissionsMissing(CredentialsInvalid):
+    """The key lacks permissions trading needs; a restart cannot grant them."""
+
+
+class WithdrawalKeyRefused(CredentialsInvalid):
+    """A trading key must not be able to withdraw."""
+
+
+class KrakenBroker:
+    def __init__(self, launch: ActorLaunch, paused: threading.Event) -> None:
+        state = Path(launch.state_dir)
+        self.launch = launch
+        self.paused = paused
+        self.stats = ClientStats()
+        self.nonces = NonceStore(state)
+        self.client = KrakenClient(launch.venue_url, launch.api_key, launch.api_secret,
+                                   nonces=self.nonces, limiter=RateLimiter(launch.tier),
+                                   stats=self.stats)
+        self.journal = OrderJournal(state)
+        self.orders = OrderManager(self.client, self.journal, self.stats)
+        self.lockout_file = state / "lockout.json"
+        self.permissions: dict[str, bool] = {}
+        self.balances: dict[str, Decimal] = {}
+        self._next_dms = 0.0
+        self._next_balance = 0.0
+
+    # -- start -----------------------------------------------------------------------
+
+    def start(self) -> dict[str, Any]:
+        self._respect_persisted_lockout()
+        try:
+            self._refresh_balances()
+            self.permissions = self.probe_permissions()
+        except TemporaryLockout as exc:
+            self._persist_lockout(exc.lockout_s)
+            raise
+        missing = [p for p, ok in self.permissions.items() if not ok and p in BLOCKS]
+        if missing:
+            raise PermissionsMissing("key lacks " + "; ".join(
+                f"{p} (blocks {BLOCKS[p]})" for p in missing))
+        if self.permissions.get("withdraw"):
+            if not self.launch.allow_withdraw:
+                raise WithdrawalKeyRefused(
+                    "this key can WITHDRAW funds; trading keys must not. Create a key "
+                    "without withdrawal permission, or set allow_withdraw_permission = true "
+                    "for this account (not recommended)")
+            log.warning("ACCOUNT %s USES A KEY THAT CAN WITHDRAW FUNDS (allowed by config)",
+                        self.launch.actor_id)
+        self.orders.load_rules()
+        reconciled = self.orders.reconcile()
+        self.journal.compact()
+        self._arm_dead_mans_switch()
+        return {"permissions": self.permissions, **reconciled}
+
+    def _respect_persisted_lockout(self) -> None:
+        """A restart during a lockout must not call (each call would extend it)."""
+        try:
+            until = float(json.loads(self.lockout_file.read_text())["until"])
+        except (FileNotFoundError, ValueError, KeyError):
+            return
+        wait = until - time.time()
+        if wait > 0:
+            log.error("key is locked out by Kraken for another %.0fs; waiting", wait)
+            time.sleep(wait)
+        self.lockout_file.unlink(missing_ok=True)
+
+    def _persist_lockout(self, seconds: float) -> None:
+        tmp = self.lockout_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"until": time.time() + seconds}))
+        os.replace(tmp, self.lockout_file)
+
+    def probe_permissions(self) -> dict[str, bool]:
+        """Which permissions the key has, without placing anything: read calls, a
+        validate-only order, a cancel of an order that cannot exist."""
+        probes: dict[str, tuple[str, dict[str, str]]] = {
+            "query_funds": ("Balance", {}),
+            "query_open_orders": ("OpenOrders", {}),
+            "query_closed_orders": ("ClosedOrders", {}),
+            "create_orders": ("AddOrder", {"pair": "XBTUSD", "type": "buy",
+                                           "ordertype": "limit", "volume": "0.0001",
+                                           "price": "1.0", "validate": "true"}),
+            "cancel_orders": ("CancelOrder", {"txid": "OPROBE-NIJA0-000000"}),
+            "withdraw": ("WithdrawAddresses", {}),
+        }
+        granted = {}
+        for permission, (method, data) in probes.items():
+            try:
+                self.client.private(method, data, pair="XXBTZUSD" if method in (
+                    "AddOrder", "CancelOrder") else None, expect_error=True)
+                granted[permission] = True
+            except PermissionDenied:
+                granted[permission] = False
+            except KrakenError as exc:
+                if exc.outcome_unknown or exc.unfixable:
+                    raise
+                granted[permission] = True  # refused for another reason: the key may do it
+        return granted
+
+    # -- periodic --------------------------------------------------------------------
+
+    def tick(self, paused: bool) -> float:
+        now = time.monotonic()
+        if now >= self._next_dms:
+            self._arm_dead_mans_switch()
+        if now >= self._next_balance:
+            self._refresh_balances()
+        return max(0.5, min(self._next_dms, self._next_balance) - time.monotonic())
+
+    def _arm_dead_mans_switch(self) -> None:
+        self.client.private("CancelAllOrdersAfter", {"timeout": DMS_TIMEOUT_S})
+        self._next_dms = time.monotonic() + DMS_REFRESH_S
+
+    def _refresh_balances(self) -> None:
+        raw = self.client.private("Balance")
+        self.balances = {asset: Decimal(amount) for asset, amount in raw.items()}
+        self._next_balance = time.monotonic() + BALANCE_REFRESH_S
+
+    # -- commands --------------------------------------------------------------------
+
+    def pause(self, cancel_open: bool, flatten: bool) -> dict[str, Any]:
+        cancelled = self.cancel_all()["cancelled"] if cancel_open else 0
+        flattened = self.flatten() if flatten else []
+        return {"cancelled": cancelled, "flattened": flattened}
+
+    def resume(self) -> None:
+        return None
+
+    def cancel_all(self) -> dict[str, Any]:
+        result = self.client.private("CancelAll")
+        return {"cancelled": int(result.get("count", 0))}
+
+    def flatten(self) -> list[str]:
+        """Sell every spot holding with a USD market, as far as minimums allow."""
+        self._refresh_balances()
+        txids = []
+        for rules in self.orders.rules.values():
+            base = rules.key[:-4] if rules.key.endswith("ZUSD") else None
+            if base is None or self.balances.get(base, Decimal(0)) <= 0:
+                continue
+            mark = self._mark(rules.key)
+            try:
+                params = self.orders.prepare(rules.key, "sell", "market", self.balances[base],
+                                             None, mark)
+            except LocalOrderRejected as exc:
+                log.warning("cannot flatten %s: %s", base, exc)
+                continue
+            txids.append(self.orders.place(params).txid)
+        return txids
+
+    def _mark(self, pair: str) -> Decimal:
+        ticker = self.client.public("Ticker", {"pair": pair})
+        return Decimal(next(iter(ticker.values()))["c"][0])
+
+    # -- queries ---------------------------------------------------------------------
+
+    def query(self, what: str, params: dict[str, str]) -> dict[str, Any]:
+        handler = getattr(self, f"_q_{what}", None)
+        if handler is None:
+            raise UnknownQuery(f"unknown query {what!r}; known: " + ", ".join(
+                sorted(n[3:] for n in dir(self) if n.startswith("_q_"))))
+        result: dict[str, Any] = handler(params)
+        return result
+
+    def _q_balance(self, params: dict[str, str]) -> dict[str, Any]:
+        self._refresh_balances()
+        power = sum((self.balances.get(a, Decimal(0)) for a in BUYING_POWER_ASSETS), Decimal(0))
+        return {"balances": {a: str(v) for a, v in self.balances.items()},
+                "usd_buying_power": str(power), "buying_power_assets": list(BUYING_POWER_ASSETS)}
+
+    def _q_permissions(self, params: dict[str, str]) -> dict[str, Any]:
+        return {"permissions": self.probe_permissions()}
+
+    def _q_ticker(self, params: dict[str, str]) -> dict[str, Any]:
+        return {"ticker": self.client.public("Ticker", {"pair": params.get("pair", "XBTUSD")})}
+
+    def _q_ohlc(self, params: dict[str, str]) -> dict[str, Any]:
+        return {"ohlc": self.client.public("OHLC", {"pair": params.get("pair", "XBTUSD"),
+                                                    "interval": params.get("interval", "1"),
+                                                    "since": params.get("since")})}
+
+    def _q_open_orders(self, params: dict[str, str]) -> dict[str, Any]:
+        return {"open": self.client.private("OpenOrders")["open"]}
+
+    def _q_order(self, params: dict[str, str]) -> dict[str, Any]:
+        return {"orders": self.client.private("QueryOrders", {"txid": params["txid"]})}
+
+    def _q_trades(self, params: dict[str, str]) -> dict[str, Any]:
+        return {"trades": self.client.private("TradesHistory", {"ofs": params.get("ofs")})}
+
+    def _q_positions(self, params: dict[str, str]) -> dict[str, Any]:
+        return self._valuation()["positions"]  # type: ignore[no-any-return]
+
+    def _q_pnl(self, params: dict[str, str]) -> dict[str, Any]:
+        return self._valuation()
+
+    def _valuation(self) -> dict[str, Any]:
+        self._refresh_balances()
+        trades = self._all_trades()
+        marks = {key: self._mark(key) for key in {t["pair"] for t in trades.values()}}
+        return valuation(self.balances, trades, marks)
+
+    def _all_trades(self) -> dict[str, Any]:
+        trades: dict[str, Any] = {}
+        while True:
+            page = self.client.private("TradesHistory", {"ofs": len(trades)})
+            trades.update(page["trades"])
+            if not page["trades"] or len(trades) >= int(page["count"]):
+                return trades
+
+    def _q_place_order(self, params: dict[str, str]) -> dict[str, Any]:
+        if self.paused.is_set():
+            raise BrokerError("account is paused: no new orders")
+        price = Decimal(params["price"]) if params.get("price") else None
+        pair = params.get("pair", "XBTUSD")
+        reference = price if price is not None else self._mark(self.orders.rules_for(pair).key)
+        prepared = self.orders.prepare(
+            pair, params["side"], params.get("ordertype", "market"), Decimal(params["volume"]),
+            price, reference, post_only=params.get("post_only") == "true",
+            timeinforce=params.get("timeinforce"), userref=int(params.get("userref", "0")))
+        placed = self.orders.place(prepared)
+        return {"txid": placed.txid, "cl_ord_id": placed.cl_ord_id,
+                "reconciled": placed.reconciled}
+
+    def _q_cancel(self, params: dict[str, str]) -> dict[str, Any]:
+        return {"cancelled": self.orders.cancel(params["txid"], params.get("pair"))}
+
+    def _q_cancel_all(self, params: dict[str, str]) -> dict[str, Any]:
+        return self.cancel_all()
+
+    # -- metrics and shutdown --------------------------------------------------------
+
+    def metrics(self) -> tuple[list[MetricPoint], list[MetricPoint], list[HistogramPoint]]:
+        counters, histograms = self.stats.points()
+        gauges = [MetricPoint("nija_account_balance", (("asset", a),), float(v))
+                  for a, v in sorted(self.balances.items())]
+        gauges += [MetricPoint("nija_account_permission", (("permission", p),), float(ok))
+                   for p, ok in sorted(self.permissions.items())]
+        return counters, gauges, histograms
+
+    def close(self, deadline_s: float) -> None:
+        self.journal.close()
+        self.client.close()
+        self.nonces.close()

@@ -1,0 +1,174 @@
+"""One API key's connection to Kraken through krakenex.
+
+Per call: wait as long as the local rate model says (never longer), take the next
+persistent nonce and send while holding the key's call lock (so calls arrive in nonce
+order), and turn every failure into a typed KrakenError. Reads are retried with backoff;
+a write whose outcome is unknown is never resent here (the order manager reconciles by
+client order id first). `EAPI:Invalid nonce` is recovered by one nonce jump; a
+`Temporary lockout` stops every call on the key until it has passed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any
+
+import krakenex
+import requests
+
+from actors.kraken.errors import (
+    WRITE_METHODS,
+    KrakenError,
+    RateLimitError,
+    RetryPolicy,
+    TemporaryLockout,
+    classify_response,
+    from_transport,
+)
+from actors.kraken.limits import RateLimiter
+from actors.kraken.nonce import NonceStore
+from actors.kraken.stats import ClientStats
+
+log = logging.getLogger("nija.kraken")
+Scalar = str | int | Decimal | bool
+
+
+def clean_params(data: Mapping[str, Scalar | None] | None) -> dict[str, str]:
+    """Only scalar strings reach krakenex: it signs `urlencode(data)` while requests sends
+    the dict, and the two disagree for None and lists (EAPI:Invalid signature)."""
+    out: dict[str, str] = {}
+    for key, value in (data or {}).items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            out[key] = "true" if value else "false"
+        elif isinstance(value, Decimal):
+            out[key] = format(value, "f")
+        elif isinstance(value, (str, int)):
+            out[key] = str(value)
+        else:
+            raise TypeError(f"parameter {key!r} must be a scalar, not {type(value).__name__}")
+    return out
+
+
+class KrakenClient:
+    def __init__(self, url: str, api_key: str, api_secret: str, *, nonces: NonceStore,
+                 limiter: RateLimiter, stats: ClientStats | None = None,
+                 retry: RetryPolicy | None = None, timeout_s: float = 10.0,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self._api = krakenex.API(api_key, api_secret)
+        self._api.uri = url.rstrip("/")
+        self._api._nonce = self._take_nonce  # called by krakenex inside query_private
+        self._nonce_for_call = 0
+        self.nonces = nonces
+        self.limiter = limiter
+        self.stats = stats or ClientStats()
+        self.retry = retry or RetryPolicy()
+        self.timeout_s = timeout_s
+        self.clock = clock
+        self.sleep = sleep
+        self.locked_until = 0.0  # monotonic; set by EGeneral:Temporary lockout
+
+    def __repr__(self) -> str:  # the krakenex object holds key and secret: never print it
+        return f"KrakenClient(url={self._api.uri!r})"
+
+    def _take_nonce(self) -> int:
+        return self._nonce_for_call
+
+    # -- private -------------------------------------------------------------------
+
+    def private(self, method: str, data: Mapping[str, Scalar | None] | None = None, *,
+                pair: str | None = None, order_age_s: float | None = None,
+                expect_error: bool = False) -> Any:
+        """The `result` of a signed call, or a KrakenError (logged as a warning unless the
+        caller expects refusals, as the permission probe does)."""
+        params = clean_params(data)
+        is_write = method in WRITE_METHODS
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return self._attempt(method, params, pair, order_age_s)
+            except KrakenError as exc:
+                self._account(method, exc, logging.DEBUG if expect_error else logging.WARNING)
+                if isinstance(exc, TemporaryLockout):
+                    self.locked_until = self.clock() + exc.lockout_s
+                    raise
+                if exc.nonce_error and attempt == 1:
+                    self.nonces.jump()
+                    self.stats.nonce_recoveries += 1
+                    continue
+                if isinstance(exc, RateLimitError):
+                    self.limiter.on_rate_limited(method, self.clock(), pair)
+                    if attempt < self.retry.max_attempts:
+                        continue  # the resynchronised model makes the next wait long enough
+                    raise
+                if not self.retry.should_retry(exc, attempt, is_write):
+                    raise
+                self.sleep(self.retry.delay(attempt, exc, time.time()))
+
+    def _attempt(self, method: str, params: dict[str, str], pair: str | None,
+                 order_age_s: float | None) -> Any:
+        now = self.clock()
+        if now < self.locked_until:
+            raise TemporaryLockout(f"{method}: key locked out for another "
+                                   f"{self.locked_until - now:.0f}s", method=method)
+        with self.nonces.call_lock:
+            wait = self.limiter.reserve(method, self.clock(), pair=pair, order_age_s=order_age_s)
+            if wait > 0:
+                self.stats.rate_limit_wait_s += wait
+                self.sleep(wait)
+            self._nonce_for_call = self.nonces.next()
+            started = time.perf_counter()
+            try:
+                response = self._api.query_private(method, dict(params), timeout=self.timeout_s)
+            except (requests.RequestException, ValueError) as exc:
+                self.stats.observe(method, "transport_error", time.perf_counter() - started)
+                raise from_transport(method, exc) from None
+            elapsed = time.perf_counter() - started
+        if not isinstance(response, dict):
+            self.stats.observe(method, "malformed", elapsed)
+            raise from_transport(method, ValueError("not an object"))
+        classify_response(method, response)
+        self.stats.observe(method, "ok", elapsed)
+        return response["result"]
+
+    def _account(self, method: str, exc: KrakenError, level: int) -> None:
+        outcome = type(exc).__name__
+        if exc.nonce_error:
+            self.stats.nonce_errors += 1
+        if isinstance(exc, RateLimitError):
+            self.stats.rate_limit_errors += 1
+        if exc.errors:  # transport failures were observed where they happened
+            self.stats.observe(method, outcome, 0.0, timed=False)
+        log.log(level, "%s", exc)
+
+    # -- public --------------------------------------------------------------------
+
+    def public(self, method: str, data: Mapping[str, Scalar | None] | None = None) -> Any:
+        params = clean_params(data)
+        attempt = 0
+        while True:
+            attempt += 1
+            started = time.perf_counter()
+            try:
+                response = self._api.query_public(method, params, timeout=self.timeout_s)
+                if not isinstance(response, dict):
+                    raise ValueError("not an object")
+                classify_response(method, response)
+            except (requests.RequestException, ValueError, KrakenError) as exc:
+                error = from_transport(method, exc)
+                self.stats.observe(method, type(error).__name__, time.perf_counter() - started)
+                if not self.retry.should_retry(error, attempt, is_write=False):
+                    raise error from None
+                self.sleep(self.retry.delay(attempt, error, time.time()))
+                continue
+            self.stats.observe(method, "ok", time.perf_counter() - started)
+            return response["result"]
+
+    def close(self) -> None:
+        self._api.session.close()
