@@ -105,7 +105,8 @@ def admin_routes(venue: Venue) -> list[web.RouteDef]:
 
     async def list_keys(request: web.Request) -> web.StreamResponse:
         return web.json_response({"keys": [
-            {"name": a.name, "tier": a.spec.tier, "permissions": sorted(a.permissions)}
+            {"name": a.name, "tier": a.spec.tier, "permissions": sorted(a.permissions),
+             "dead_mans_switch_at": a.dms_trigger}
             for a in exchange.accounts.by_name.values()
         ]})
 

@@ -1,0 +1,160 @@
+"""The Kraken account actor's broker against the simulator over real HTTP."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import time
+import uuid
+from collections import Counter
+from decimal import Decimal
+
+import pytest
+
+from actors.kraken.broker import PermissionsMissing, WithdrawalKeyRefused
+from actors.kraken.errors import TemporaryLockout
+from actors.kraken.journal import OrderJournal
+from simulator.keys import TRADING_PERMISSIONS
+from tests.kraken_actor_helpers import broker_for
+
+ORDER = {"pair": "XBTUSD", "side": "buy", "volume": "0.001"}
+
+
+def test_start_proves_the_connection_probes_permissions_and_arms_the_switch(venue, tmp_path):
+    client, name = venue.account()
+    broker = broker_for(venue.url, client, tmp_path)
+    facts = broker.start()
+    assert facts["permissions"] == {"query_funds": True, "query_open_orders": True,
+                                    "query_closed_orders": True, "create_orders": True,
+                                    "cancel_orders": True, "withdraw": False}
+    assert venue.admin.orders(name) == []  # the probe placed nothing
+    assert Decimal(broker.query("balance", {})["usd_buying_power"]) == Decimal("1100000")
+    keys = {k["name"]: k for k in venue.admin.get("keys")["keys"]}
+    assert keys[name]["dead_mans_switch_at"] > time.time() + 30
+    broker.close(1)
+
+
+def test_a_key_without_create_permission_is_refused_naming_what_it_blocks(venue, tmp_path):
+    perms = [p for p in TRADING_PERMISSIONS if p != "create_orders"]
+    client, _ = venue.account(permissions=perms)
+    broker = broker_for(venue.url, client, tmp_path)
+    blocks = r"create_orders \(blocks placing orders\)"
+    with pytest.raises(PermissionsMissing, match=blocks) as info:
+        broker.start()
+    assert info.value.unfixable
+    broker.close(1)
+
+
+def test_a_key_that_can_withdraw_is_refused_unless_allowed(venue, tmp_path):
+    client, _ = venue.account(permissions=[*TRADING_PERMISSIONS, "withdraw"])
+    refused = broker_for(venue.url, client, tmp_path / "a")
+    with pytest.raises(WithdrawalKeyRefused, match="WITHDRAW"):
+        refused.start()
+    refused.close(1)
+    allowed = broker_for(venue.url, client, tmp_path / "b", allow_withdraw=True)
+    assert allowed.start()["permissions"]["withdraw"] is True
+    allowed.close(1)
+
+
+def test_orders_under_apply_then_fail_faults_are_never_duplicated_or_lost(own_venue, tmp_path):
+    venue = own_venue(faults="seed = 3\n[endpoint.AddOrder]\napply_then_fail = 0.3\n"
+                             "http_5xx = 0.1\nservice_unavailable = 0.1\n")
+    client, name = venue.account(tier="pro")
+    broker = broker_for(venue.url, client, tmp_path, tier="pro")
+    broker.start()
+    placed = [broker.query("place_order", dict(ORDER)) for _ in range(40)]
+    at_venue = venue.admin.orders(name)
+    assert len(at_venue) == 40  # exactly one venue order per intent
+    assert Counter(o["cl_ord_id"] for o in at_venue).most_common(1)[0][1] == 1
+    assert {p["txid"] for p in placed} == {o["txid"] for o in at_venue}
+    assert any(p["reconciled"] for p in placed)  # some outcomes were learned by lookup
+    faults = venue.admin.get("stats")["faults_injected"]
+    assert faults.get("apply_then_fail_5xx", 0) + faults.get("apply_then_fail_drop", 0) > 0
+    broker.close(1)
+
+
+def test_crash_between_journal_write_and_send_is_reconciled_as_not_placed(venue, tmp_path):
+    client, name = venue.account()
+    journal = OrderJournal(tmp_path)
+    journal.intent(str(uuid.uuid4()), 0, {"pair": "XXBTZUSD", "type": "buy",
+                                          "ordertype": "market", "volume": "0.001"})
+    journal.close()  # the process died here, before AddOrder
+    broker = broker_for(venue.url, client, tmp_path)
+    assert broker.start()["reconciled_not_placed"] == 1
+    assert venue.admin.orders(name) == []
+    broker.close(1)
+
+
+def test_crash_between_send_and_reply_is_reconciled_without_resending(venue, tmp_path):
+    client, name = venue.account()
+    cl_ord_id = str(uuid.uuid4())
+    params = {"pair": "XXBTZUSD", "type": "buy", "ordertype": "market", "volume": "0.001"}
+    journal = OrderJournal(tmp_path)
+    journal.intent(cl_ord_id, 0, params)
+    journal.close()
+    # the crashed incarnation sent this with its own (microsecond) nonce, then died
+    client._nonce = lambda: time.time_ns() // 1000
+    client.ok("AddOrder", **params, cl_ord_id=cl_ord_id)
+    broker = broker_for(venue.url, client, tmp_path)
+    assert broker.start()["reconciled_placed"] == 1
+    (order,) = venue.admin.orders(name)
+    assert broker.journal.entries[cl_ord_id].txid == order["txid"]
+    broker.close(1)
+
+
+def _place_forever(url: str, key: str, secret: str, state_dir: str) -> None:
+    from tests.venue_client import Client
+
+    broker = broker_for(url, Client(url, key, secret), __import__("pathlib").Path(state_dir))
+    broker.start()
+    while True:
+        broker.query("place_order", dict(ORDER))
+
+
+def test_kill_9_mid_order_loses_and_duplicates_nothing(venue, tmp_path):
+    client, name = venue.account(tier="pro")
+    ctx = mp.get_context("spawn")
+    for round_ in range(6):
+        proc = ctx.Process(target=_place_forever,
+                           args=(venue.url, client.key, client.secret, str(tmp_path)))
+        proc.start()
+        time.sleep(1.5 + 0.37 * round_)  # die at different points of the order cycle
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.join()
+    broker = broker_for(venue.url, client, tmp_path, tier="pro")
+    broker.start()  # reconciles whatever the last kill left in flight
+    at_venue = venue.admin.orders(name)
+    journaled = {e.cl_ord_id: e for e in broker.journal.entries.values()}
+    assert at_venue, "the children placed orders"
+    assert Counter(o["cl_ord_id"] for o in at_venue).most_common(1)[0][1] == 1
+    for order in at_venue:  # every venue order is known to the journal, with its txid
+        assert journaled[order["cl_ord_id"]].txid == order["txid"]
+    assert not broker.journal.unresolved()
+    assert venue.admin.stats(name)["nonce_rejections"] == 0
+    broker.close(1)
+
+
+def test_an_invalid_nonce_is_recovered_by_one_jump(venue, tmp_path):
+    client, _ = venue.account()
+    broker = broker_for(venue.url, client, tmp_path)
+    ahead = broker.nonces.next() + 3_000_000  # another program used a higher nonce
+    client._nonce = lambda: ahead
+    client.ok("Balance")
+    assert broker.query("balance", {})["balances"]
+    assert broker.stats.nonce_errors == 1 and broker.stats.nonce_recoveries == 1
+    broker.close(1)
+
+
+def test_a_lockout_stops_calls_on_the_key_and_is_remembered(own_venue, tmp_path):
+    venue = own_venue(faults="[endpoint.Balance]\nlockout = 1.0\n")
+    client, name = venue.account()
+    broker = broker_for(venue.url, client, tmp_path)
+    with pytest.raises(TemporaryLockout):
+        broker.start()
+    assert (tmp_path / "lockout.json").exists()
+    before = venue.admin.stats(name)["requests"]
+    with pytest.raises(TemporaryLockout):
+        broker.client.private("OpenOrders")  # refused locally: the venue is not called
+    assert venue.admin.stats(name)["requests"] == before
+    broker.close(1)
