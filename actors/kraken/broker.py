@@ -67,6 +67,7 @@ class KrakenBroker:
         self.lockout_file = state / "lockout.json"
         self.permissions: dict[str, bool] = {}
         self.balances: dict[str, Decimal] = {}
+        self.equity_usd: Decimal | None = None
         self._next_dms = 0.0
         self._next_balance = 0.0
 
@@ -93,6 +94,7 @@ class KrakenBroker:
             log.warning("ACCOUNT %s USES A KEY THAT CAN WITHDRAW FUNDS (allowed by config)",
                         self.launch.actor_id)
         self.orders.load_rules()
+        self.equity_usd = self._equity_usd()
         reconciled = self.orders.reconcile()
         self.journal.compact()
         self._arm_dead_mans_switch()
@@ -160,6 +162,20 @@ class KrakenBroker:
         raw = self.client.private("Balance")
         self.balances = {asset: Decimal(amount) for asset, amount in raw.items()}
         self._next_balance = time.monotonic() + BALANCE_REFRESH_S
+        if self.orders.rules:
+            self.equity_usd = self._equity_usd()
+
+    def _equity_usd(self) -> Decimal:
+        """Every holding valued at its USD pair's last price (one public Ticker call)."""
+        last = {key: Decimal(t["c"][0]) for key, t in self.client.public("Ticker").items()}
+        by_base = {r.base: r.key for r in self.orders.rules.values() if r.quote == "ZUSD"}
+        total = Decimal(0)
+        for asset, amount in self.balances.items():
+            if asset in ("ZUSD", "USDC"):
+                total += amount
+            elif asset in by_base and by_base[asset] in last:
+                total += amount * last[by_base[asset]]
+        return total
 
     # -- commands --------------------------------------------------------------------
 
@@ -180,8 +196,8 @@ class KrakenBroker:
         self._refresh_balances()
         txids = []
         for rules in self.orders.rules.values():
-            base = rules.key[:-4] if rules.key.endswith("ZUSD") else None
-            if base is None or self.balances.get(base, Decimal(0)) <= 0:
+            base = rules.base
+            if rules.quote != "ZUSD" or self.balances.get(base, Decimal(0)) <= 0:
                 continue
             mark = self._mark(rules.key)
             try:
@@ -211,6 +227,7 @@ class KrakenBroker:
         self._refresh_balances()
         power = sum((self.balances.get(a, Decimal(0)) for a in BUYING_POWER_ASSETS), Decimal(0))
         return {"balances": {a: str(v) for a, v in self.balances.items()},
+                "equity_usd": str(self.equity_usd),
                 "usd_buying_power": str(power), "buying_power_assets": list(BUYING_POWER_ASSETS)}
 
     def _q_permissions(self, params: dict[str, str]) -> dict[str, Any]:
@@ -281,6 +298,8 @@ class KrakenBroker:
                   for a, v in sorted(self.balances.items())]
         gauges += [MetricPoint("nija_account_permission", (("permission", p),), float(ok))
                    for p, ok in sorted(self.permissions.items())]
+        if self.equity_usd is not None:
+            gauges.append(MetricPoint("nija_account_equity_usd", (), float(self.equity_usd)))
         return counters, gauges, histograms
 
     def close(self, deadline_s: float) -> None:

@@ -38,6 +38,8 @@ class PairRules:
 
     key: str
     altname: str
+    base: str
+    quote: str
     pair_decimals: int
     lot_decimals: int
     ordermin: Decimal
@@ -46,7 +48,8 @@ class PairRules:
 
     @classmethod
     def from_asset_pairs(cls, key: str, record: dict[str, Any]) -> PairRules:
-        return cls(key, str(record["altname"]), int(record["pair_decimals"]),
+        return cls(key, str(record["altname"]), str(record["base"]), str(record["quote"]),
+                   int(record["pair_decimals"]),
                    int(record["lot_decimals"]), Decimal(str(record["ordermin"])),
                    Decimal(str(record.get("costmin") or "0")),
                    Decimal(str(record.get("tick_size") or f"1e-{record['pair_decimals']}")))

@@ -29,7 +29,14 @@ def test_start_proves_the_connection_probes_permissions_and_arms_the_switch(venu
                                     "query_closed_orders": True, "create_orders": True,
                                     "cancel_orders": True, "withdraw": False}
     assert venue.admin.orders(name) == []  # the probe placed nothing
-    assert Decimal(broker.query("balance", {})["usd_buying_power"]) == Decimal("1100000")
+    balance = broker.query("balance", {})
+    assert Decimal(balance["usd_buying_power"]) == Decimal("1100000")  # ZUSD + USDT
+    ticker = client.public("Ticker")
+    expected = Decimal("1000000") + sum(
+        Decimal(amount) * Decimal(ticker[pair]["c"][0]) for pair, amount in (
+            ("XXBTZUSD", "10"), ("XETHZUSD", "100"), ("SOLUSD", "1000"), ("XLTCZUSD", "1000"),
+            ("USDTZUSD", "100000")))
+    assert abs(Decimal(balance["equity_usd"]) - expected) < expected * Decimal("0.01")
     keys = {k["name"]: k for k in venue.admin.get("keys")["keys"]}
     assert keys[name]["dead_mans_switch_at"] > time.time() + 30
     broker.close(1)
