@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 
 from protocol.redaction import Redactor
@@ -35,11 +36,25 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
     return {k: v for k, v in pairs.items() if v is not None}
 
 
+SECRET_VARIABLE = re.compile(r"^KRAKEN_(MASTER|USER_[A-Z0-9_]+)_API_(KEY|SECRET)$")
+
+
+def scrub_environment() -> dict[str, str]:
+    """Keep the environment (credentials included) for config reloads in this process's
+    memory only, and remove the credential variables from the environment children
+    inherit: the fork server, and so every actor, must never hold other accounts' keys."""
+    snapshot = dict(os.environ)
+    for name in [n for n in os.environ if SECRET_VARIABLE.match(n)]:
+        del os.environ[name]  # unsetenv: not passed to anything started from now on
+    return snapshot
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    environ = scrub_environment()
 
     def load() -> Config:
-        return load_config(args.config, os.environ, force_paper=args.paper,
+        return load_config(args.config, environ, force_paper=args.paper,
                            overrides=_overrides(args))
 
     try:
