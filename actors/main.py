@@ -60,10 +60,11 @@ def actor_main(launch: ActorLaunch) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the supervisor, which stops us
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-    sock = dealer(ctx, identity=launch.actor_id.encode())
+    sock = dealer(ctx, identity=f"{launch.actor_id}/{os.getpid()}".encode())
+    sock.setsockopt(zmq.IMMEDIATE, 0)  # queue the Hello until the connection is up
     sock.connect(launch.endpoint)
     paused = threading.Event()
-    runtime = ActorRuntime(launch, sock, make_broker(launch, paused), paused)
+    runtime = ActorRuntime(launch, sock, lambda: make_broker(launch, paused), paused)
     handler = WireLogHandler(runtime.outbox, runtime.wake)
     handler.addFilter(RedactingFilter(Redactor([launch.api_key, launch.api_secret])))
     root = logging.getLogger()

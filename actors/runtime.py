@@ -20,7 +20,7 @@ import zmq
 
 from actors.broker import Broker, BrokerError
 from actors.launch import ActorLaunch
-from protocol.codec import ProtocolError, encode, supervisor_codec
+from protocol.codec import MAX_FRAME_BYTES, ProtocolError, encode, supervisor_codec
 from protocol.messages import (
     PROTOCOL_VERSION,
     Error,
@@ -59,11 +59,13 @@ class WireLogHandler(logging.Handler):
 
 
 class ActorRuntime:
-    def __init__(self, launch: ActorLaunch, sock: zmq.Socket[bytes], broker: Broker,
-                 pause_event: threading.Event) -> None:
+    def __init__(self, launch: ActorLaunch, sock: zmq.Socket[bytes],
+                 make_broker: Callable[[], Broker], pause_event: threading.Event) -> None:
         self.launch = launch
         self.sock = sock
-        self.broker = broker
+        self._make_broker = make_broker
+        self.broker: Broker | None = None
+        self._start_attempts = 0
         self.paused = pause_event
         self.codec = supervisor_codec()
         self.state = "starting"
@@ -78,6 +80,7 @@ class ActorRuntime:
         self._exit_code: int | None = None
         self._stop_deadline: float | None = None
         self._next_tick = 0.0
+        self._retry_start_at: float | None = None
         self._ticking = False
         self._seq = 0
         self._parent = os.getppid()
@@ -131,7 +134,7 @@ class ActorRuntime:
         if welcome.paused:
             self.paused.set()
         self._last_ping = time.monotonic()
-        self.submit(self.broker.start, self._started)
+        self.submit(self._start_broker, self._started)
         poller = zmq.Poller()
         poller.register(self.sock, zmq.POLLIN)
         poller.register(self._wake_r, zmq.POLLIN)
@@ -142,8 +145,12 @@ class ActorRuntime:
                 self._beat()
                 next_beat = now + self.interval
             self._check_links(now)
+            if self._retry_start_at is not None and now >= self._retry_start_at:
+                self._retry_start_at = None
+                self.submit(self._start_broker, self._started)
             self._maybe_tick(now)
-            wait = max(0.0, min(next_beat, self._stop_deadline or next_beat) - now)
+            wait = max(0.0, min(next_beat, self._stop_deadline or next_beat,
+                                self._retry_start_at or next_beat) - now)
             for sock, _ in poller.poll(int(wait * 1000)):
                 if sock is self.sock:
                     self._drain_socket()
@@ -157,15 +164,34 @@ class ActorRuntime:
         self._flush_logs()
         return self._exit_code
 
+    def _start_broker(self) -> dict[str, Any]:
+        """Build the broker (opening its state) and prove the connection, on the worker."""
+        if self.broker is None:
+            self.broker = self._make_broker()
+        return self.broker.start()
+
     def _started(self, future: Future[Any]) -> None:
         try:
             self.facts = future.result()
         except BrokerError as exc:
-            log.error("broker start failed: %s", exc)
-            state = "credentials_invalid" if exc.unfixable else "error"
-            self.set_state(state, str(exc))
-            self._exit_code = EXIT_UNFIXABLE if exc.unfixable else EXIT_CRASH
+            if exc.unfixable:
+                log.error("cannot trade with this key: %s", exc)
+                self.set_state("credentials_invalid", str(exc))
+                self._exit_code = EXIT_UNFIXABLE
+                return
+            # The venue is down or refusing for now: retry here with backoff, so an outage
+            # does not burn the restart budget kept for crashes.
+            self._start_attempts += 1
+            delay = min(60.0, 0.5 * 2 ** min(self._start_attempts, 7))
+            log.error("broker start failed (%s); retrying in %.1fs", exc, delay)
+            self.set_state("error", str(exc))
+            self._retry_start_at = time.monotonic() + delay
             return
+        except Exception:  # a bug: log it with its traceback, then crash for a restart
+            log.exception("broker start crashed")
+            self._exit_code = EXIT_CRASH
+            return
+        self._start_attempts = 0
         self.set_state("paused" if self.paused.is_set() else "running")
         log.info("actor %s is %s", self.launch.actor_id, self.state)
 
@@ -183,7 +209,9 @@ class ActorRuntime:
         if self.state not in ("running", "paused") or self._ticking or now < self._next_tick:
             return
         self._ticking = True
-        self.submit(lambda: self.broker.tick(self.paused.is_set()), self._ticked)
+        broker = self.broker
+        assert broker is not None  # running/paused only after the broker started
+        self.submit(lambda: broker.tick(self.paused.is_set()), self._ticked)
 
     def _ticked(self, future: Future[Any]) -> None:
         self._ticking = False
@@ -204,7 +232,7 @@ class ActorRuntime:
     def _send_metrics(self) -> None:
         own = [MetricPoint("nija_actor_commands_total", (("kind", k),), float(v))
                for k, v in sorted(self.counters.items()) if k in ("commands", "queries")]
-        counters, gauges, histograms = self.broker.metrics()
+        counters, gauges, histograms = self.broker.metrics() if self.broker else ([], [], [])
         self.send(MetricsSample(counters=(*own, *counters), gauges=tuple(gauges),
                                 histograms=tuple(histograms)))
 
@@ -247,7 +275,8 @@ class ActorRuntime:
             self.paused.clear()
             if self.state == "paused":
                 self.set_state("running")
-            self.submit(self.broker.resume, lambda f: self._reply(message.request_id, f, {}))
+            self.submit(lambda: self.broker.resume() if self.broker else None,
+                        lambda f: self._reply(message.request_id, f, {}))
         elif isinstance(message, Shutdown):
             self.counters["commands"] += 1
             self._shutdown(message)
@@ -262,7 +291,8 @@ class ActorRuntime:
         self.paused.set()  # takes effect now: the broker checks it before every order
         if self.state == "running":
             self.set_state("paused")
-        self.submit(lambda: self.broker.pause(message.cancel_open, message.flatten),
+        self.submit(lambda: self.broker.pause(message.cancel_open, message.flatten)
+                    if self.broker else {"cancelled": 0, "flattened": []},
                     lambda f: self._reply(message.request_id, f, None))
 
     def _shutdown(self, message: Shutdown) -> None:
@@ -273,7 +303,8 @@ class ActorRuntime:
             self._reply(message.request_id, future, {"stopped": True})
             self._exit_code = EXIT_OK
 
-        self.submit(lambda: self.broker.close(message.deadline_s), closed)
+        self.submit(lambda: self.broker.close(message.deadline_s) if self.broker else None,
+                    closed)
 
     def _query(self, message: Query) -> None:
         if message.what == "status":
@@ -281,7 +312,12 @@ class ActorRuntime:
                 "state": self.state, "pid": os.getpid(), "paused": self.paused.is_set(),
                 "uptime_s": time.monotonic() - self.started, **self.facts}))
             return
-        self.submit(lambda: self.broker.query(message.what, dict(message.params)),
+        broker = self.broker
+        if broker is None or self.state not in ("running", "paused"):
+            self.send(Error(request_id=message.request_id, code="not_running",
+                            message=f"{self.launch.actor_id} is {self.state}"))
+            return
+        self.submit(lambda: broker.query(message.what, dict(message.params)),
                     lambda f: self._reply(message.request_id, f, None))
 
     def _reply(self, request_id: int, future: Future[Any], fixed: dict[str, Any] | None) -> None:
@@ -295,7 +331,12 @@ class ActorRuntime:
             self.send(Error(request_id=request_id, code="internal",
                             message=f"{type(exc).__name__}: {exc}"))
             return
-        self.send(Reply(request_id=request_id, result=fixed if fixed is not None else result))
+        reply = Reply(request_id=request_id, result=fixed if fixed is not None else result)
+        if len(encode(reply)) > MAX_FRAME_BYTES:
+            self.send(Error(request_id=request_id, code="oversized", message=(
+                f"the answer exceeds {MAX_FRAME_BYTES} bytes; ask for less (e.g. a page)")))
+            return
+        self.send(reply)
 
     def _flush_logs(self) -> None:
         while True:

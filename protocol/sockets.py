@@ -10,8 +10,10 @@
   before it exits must survive a burst. 10,000 frames of a few hundred bytes is ~2 MB.
 - ROUTER_MANDATORY 1: sending to a peer that is gone raises instead of silently dropping,
   so the supervisor learns an actor is unreachable.
-- ROUTER_HANDOVER 1: a restarted actor reconnecting with the same routing id takes over
-  the identity; without it the new incarnation's frames are dropped.
+- ROUTER_HANDOVER 0 (the default), deliberately: every actor incarnation has its own
+  routing id (`kraken:master/<pid>`), so a restart never needs to take an identity over,
+  and no other local peer can take over a live actor's identity (with handover on, that
+  was possible, and libzmq 4.3.5 could abort on the handed-over connection).
 - IMMEDIATE 1 on DEALERs: do not queue frames for a connection that is not complete.
 - MAXMSGSIZE 1 MiB: libzmq disconnects a peer sending more (frames over the codec's
   256 KiB limit but under this still get an "oversized" Error reply).
@@ -42,7 +44,6 @@ def router(ctx: zmq.Context[zmq.Socket[bytes]]) -> zmq.Socket[bytes]:
     _common(sock)
     sock.setsockopt(zmq.RCVHWM, ROUTER_RCVHWM)
     sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
-    sock.setsockopt(zmq.ROUTER_HANDOVER, 1)
     return sock
 
 

@@ -84,14 +84,20 @@ class ControlPlane:
     def _enable_curve(self) -> None:
         """TCP control is opt-in and always CURVE-authenticated: only whitelisted client keys."""
         settings = self.config.supervisor
-        assert settings.control_curve_server_secret_file
-        assert settings.control_curve_authorized_dir
+        secret_file = settings.control_curve_server_secret_file
+        authorized = settings.control_curve_authorized_dir
+        if not secret_file or not Path(secret_file).is_file():
+            raise ValueError("supervisor.control_curve_server_secret_file: no such file "
+                             f"{secret_file!r}")
+        if not authorized or not Path(authorized).is_dir():
+            raise ValueError("supervisor.control_curve_authorized_dir: no such directory "
+                             f"{authorized!r}")
         self.auth = ThreadAuthenticator(self.ctx)
         self.auth.start()
-        self.auth.configure_curve(domain="*", location=settings.control_curve_authorized_dir)
-        public, secret = zmq.auth.load_certificate(settings.control_curve_server_secret_file)
+        self.auth.configure_curve(domain="*", location=authorized)
+        public, secret = zmq.auth.load_certificate(secret_file)
         if secret is None:
-            raise ValueError("supervisor.control_curve_server_secret_file has no secret key")
+            raise ValueError("supervisor.control_curve_server_secret_file holds no secret key")
         self.sock.curve_secretkey = secret
         self.sock.curve_publickey = public
         self.sock.curve_server = True

@@ -47,6 +47,7 @@ from supervisor.spawner import Spawner
 
 log = logging.getLogger("nija.supervisor")
 STARTUP_TIMEOUT_S = 30.0
+UNFIXABLE_STATES = frozenset({"credentials_invalid"})
 RESOURCE_SAMPLE_S = 5.0
 
 
@@ -82,22 +83,25 @@ class Supervisor:
         self._signal_r, self._signal_w = socket.socketpair()
         self._pending_signals: list[int] = []
         self._ping_seq = 0
-        self._lock_file: int | None = None
+        self._lock_files: list[int] = []
 
     # -- start ---------------------------------------------------------------------
 
     def _take_lock(self) -> None:
-        """A second supervisor would steal the ipc endpoints and double every nonce user."""
-        self._lock_file = os.open(self.runtime_dir / "supervisor.lock", os.O_RDWR | os.O_CREAT,
-                                  0o600)
-        try:
-            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise SupervisorError(
-                f"another supervisor is running with runtime directory {self.runtime_dir}"
-            ) from None
-        os.ftruncate(self._lock_file, 0)
-        os.write(self._lock_file, f"{os.getpid()}\n".encode())
+        """A second supervisor would steal the ipc endpoints (same runtime directory) or run
+        a second actor on every key (same state directory): both are locked."""
+        for directory, kind in ((self.runtime_dir, "runtime"), (self.state_dir, "state")):
+            fd = os.open(directory / "supervisor.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise SupervisorError(
+                    f"another supervisor is running with {kind} directory {directory}"
+                ) from None
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            self._lock_files.append(fd)
 
     def _launch_for(self, account: AccountConfig, venue_url: str, key: str, secret: str
                     ) -> ActorLaunch:
@@ -141,7 +145,10 @@ class Supervisor:
     def start(self) -> None:
         self._take_lock()
         self.actors_sock.bind(self.actor_endpoint)
-        self.control.bind()
+        try:
+            self.control.bind()
+        except (ValueError, OSError, zmq.ZMQError) as exc:
+            raise SupervisorError(f"cannot open the control endpoint: {exc}") from None
         self.metrics_addr = serve_metrics(self.metrics, self.config.supervisor.metrics_addr)
         log.info("metrics on http://%s:%d/metrics", *self.metrics_addr)
         if self.config.paper_mode:
@@ -160,6 +167,8 @@ class Supervisor:
         slot.process = self.spawner.spawn(slot.launch)
         slot.started_at = now
         slot.connected = slot.requested_stop = slot.unfixable = slot.stable = False
+        slot.exit_handled = False
+        slot.terminal_state = None
         slot.restart_at = slot.kill_at = None
         slot.monitor.start(now)
         assert slot.process.pid is not None
@@ -275,7 +284,7 @@ class Supervisor:
     def send_to_actor(self, slot: ActorSlot, frame: bytes | Message) -> bool:
         data = frame if isinstance(frame, bytes) else encode(frame)
         try:
-            self.actors_sock.send_multipart([slot.actor_id.encode(), data], zmq.NOBLOCK)
+            self.actors_sock.send_multipart([slot.identity, data], zmq.NOBLOCK)
         except (zmq.Again, zmq.ZMQError) as exc:
             log.debug("cannot reach %s: %s", slot.actor_id, exc)
             return False
@@ -289,7 +298,8 @@ class Supervisor:
             if len(frames) != 2:
                 continue  # a DEALER always sends exactly one frame; anything else is noise
             identity, frame = frames
-            slot = self.slots.get(identity.decode(errors="replace"))
+            actor_id = identity.decode(errors="replace").rpartition("/")[0]
+            slot = self.slots.get(actor_id)
             try:
                 message = self.codec.decode(frame)
             except ProtocolError as exc:
@@ -304,15 +314,15 @@ class Supervisor:
                         message=f"no actor {identity.decode(errors='replace')!r} is configured",
                     ))], zmq.NOBLOCK)
                 continue
-            self._on_actor_message(slot, message)
+            self._on_actor_message(slot, identity, message)
 
-    def _on_actor_message(self, slot: ActorSlot, message: Message) -> None:
+    def _on_actor_message(self, slot: ActorSlot, identity: bytes, message: Message) -> None:
         now = time.monotonic()
         if isinstance(message, Hello):
-            self._on_hello(slot, message, now)
+            self._on_hello(slot, identity, message, now)
             return
-        if not slot.connected:
-            return  # frames from an incarnation that has not said Hello (or an old one)
+        if not slot.connected or identity != slot.identity:
+            return  # an old incarnation, or a peer that is not the process we started
         if isinstance(message, Heartbeat):
             slot.monitor.beat(now)
             if slot.state not in ("stopping",) and message.state in ("running", "paused"):
@@ -327,13 +337,23 @@ class Supervisor:
         elif isinstance(message, LogRecord):
             emit_actor_record(message, slot.actor_id, slot.pid)
 
-    def _on_hello(self, slot: ActorSlot, hello: Hello, now: float) -> None:
+    def _on_hello(self, slot: ActorSlot, identity: bytes, hello: Hello, now: float) -> None:
+        """Bind the routing id of the process we spawned: the id names this incarnation
+        (`kraken:master/<pid>`), the Hello's pid and actor id must agree with it and with the
+        process, so neither a stale incarnation nor another local peer can pose as it."""
+        expected = f"{slot.actor_id}/{slot.pid}".encode()
+        if identity != expected or hello.pid != slot.pid or hello.actor_id != slot.actor_id:
+            with contextlib.suppress(zmq.ZMQError):
+                self.actors_sock.send_multipart([identity, encode(Error(
+                    request_id=None, code="refused",
+                    message="not the process the supervisor started for this actor"))],
+                    zmq.NOBLOCK)
+            return
+        slot.identity = identity
         if hello.protocol_version != PROTOCOL_VERSION:
             self.send_to_actor(slot, Error(request_id=None, code="version_mismatch", message=(
                 f"supervisor speaks protocol {PROTOCOL_VERSION}, actor {hello.protocol_version}")))
             return
-        if hello.pid != slot.pid:
-            return  # a stale incarnation; the current one will say Hello itself
         slot.connected = True
         slot.monitor.start(now)
         self.send_to_actor(slot, Welcome(
@@ -343,8 +363,9 @@ class Supervisor:
         slot.set_state("starting")
 
     def _on_state_changed(self, slot: ActorSlot, message: StateChanged) -> None:
-        if message.state == "credentials_invalid":
+        if message.state in UNFIXABLE_STATES:
             slot.unfixable = True
+            slot.terminal_state = message.state
         if message.reason:
             slot.detail = message.reason
         level = logging.ERROR if message.state in ("credentials_invalid", "error") else logging.INFO
@@ -360,10 +381,9 @@ class Supervisor:
         now = time.monotonic()
         for slot in list(self.slots.values()):
             process = slot.process
-            if process is None or process.exitcode is None or slot.restart_at is not None:
+            if process is None or process.exitcode is None or slot.exit_handled:
                 continue
-            if slot.state in ("failed", "credentials_invalid", "stopped", "backoff"):
-                continue
+            slot.exit_handled = True
             process.join(0)
             self._on_exit(slot, process.exitcode, now)
 
@@ -404,7 +424,7 @@ class Supervisor:
                       "other accounts keep running", slot.actor_id, decision.reason,
                       slot.account.name, extra={"account": slot.account.name})
         elif decision.action == "credentials_invalid":
-            slot.set_state("credentials_invalid")
+            slot.set_state(slot.terminal_state or "credentials_invalid")
             log.error("CREDENTIALS INVALID: %s: %s; fix the key, then nijactl restart %s",
                       slot.actor_id, slot.detail, slot.account.name,
                       extra={"account": slot.account.name})
@@ -463,15 +483,19 @@ class Supervisor:
             return
         try:
             config = self.reload_config()
-        except (ConfigError, OSError) as exc:  # a bad edit must not take the fleet down
+        except (ConfigError, OSError, RuntimeError) as exc:  # a bad edit must not take it down
             log.error("config reload failed, keeping the running configuration: %s", exc)
             return
         if config.paper_mode != self.config.paper_mode:
             log.error("config reload would switch between paper and live mode; restart the "
                       "supervisor to do that. Keeping the running configuration.")
             return
+        try:
+            wanted = self._slots_for(config)
+        except RuntimeError as exc:  # unreadable pause state: keep what runs
+            log.error("config reload failed, keeping the running configuration: %s", exc)
+            return
         self.config = config
-        wanted = self._slots_for(config)
         for actor_id, slot in list(self.slots.items()):
             new = wanted.get(actor_id)
             if new is None:
@@ -484,6 +508,7 @@ class Supervisor:
             elif new.account != slot.account or new.launch != slot.launch:
                 log.info("%s changed; restarting it", actor_id)
                 slot.account, slot.launch = new.account, new.launch
+                slot.policy, slot.monitor = new.policy, new.monitor
                 self.restart(slot)
         for actor_id, new in wanted.items():
             if actor_id not in self.slots:

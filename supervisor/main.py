@@ -36,7 +36,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
     return {k: v for k, v in pairs.items() if v is not None}
 
 
-SECRET_VARIABLE = re.compile(r"^KRAKEN_(MASTER|USER_[A-Z0-9_]+)_API_(KEY|SECRET)$")
+SECRET_VARIABLE = re.compile(r"^KRAKEN_.*_API_(KEY|SECRET)$", re.IGNORECASE)
 
 
 def scrub_environment() -> dict[str, str]:

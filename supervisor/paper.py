@@ -6,7 +6,10 @@ Paper and live differ only in the base URL and the keys each actor receives.
 from __future__ import annotations
 
 import logging
+import urllib.request
 from pathlib import Path
+
+import msgspec
 
 from simulator import KeySpec, SimulatorProcess, new_key, write_keys_file
 from supervisor.config import Config
@@ -37,11 +40,22 @@ class PaperVenue:
     def provision(self, names: list[str]) -> dict[str, KeySpec]:
         """Fresh keys for every paper account (the venue starts empty on each start)."""
         paper = self.config.paper
-        for name in names:
-            if name not in self.keys:
-                self.keys[name] = new_key(name, tier="starter", balances=dict(paper.balances))
+        added = [new_key(n, tier="starter", balances=dict(paper.balances))
+                 for n in names if n not in self.keys]
+        for spec in added:
+            self.keys[spec.name] = spec
         write_keys_file(self.dir / "keys.toml", list(self.keys.values()))
+        if self.proc is not None and self.proc.url:
+            for spec in added:  # a running venue learns new accounts (SIGHUP) at run time
+                self._register(spec)
         return self.keys
+
+    def _register(self, spec: KeySpec) -> None:
+        request = urllib.request.Request(f"{self.url}/admin/keys",
+                                         data=msgspec.json.encode(spec), method="POST",
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            response.read()
 
     def start(self) -> str:
         paper = self.config.paper

@@ -37,6 +37,9 @@ class ActorSlot:
     stable: bool = False
     removing: bool = False  # dropped from the config: do not restart, forget on exit
     restart_now: bool = False  # operator restart: start again as soon as it exits
+    exit_handled: bool = True  # the current process's exit has been dealt with
+    terminal_state: str | None = None  # an unfixable state the actor reported before exiting
+    identity: bytes = b""  # the routing id of the current incarnation, bound at its Hello
     pid_history: list[int] = field(default_factory=list)
 
     @property
@@ -55,7 +58,7 @@ class ActorSlot:
         age = self.monitor.age(now) if self.connected and self.alive else None
         return ActorStatus(
             name=self.actor_id, broker=self.account.broker, account=self.account.name,
-            state=self.state, pid=self.pid, restarts=self.policy.restarts_total,
+            state=self.state, pid=self.pid, restarts=self.series.restarts,
             uptime_s=round(now - self.started_at, 3) if self.started_at and self.alive else None,
             heartbeat_age_s=round(age, 3) if age is not None else None,
             paused=self.paused, detail=self.detail,

@@ -50,7 +50,7 @@ def test_curve_control_answers_whitelisted_clients_only():
     proc = subprocess.Popen(
         [sys.executable, "run_supervisor.py", "--config", str(config), "--state-dir",
          str(root / "s"), "--runtime-dir", str(root / "r"), "--metrics-addr", "127.0.0.1:0"],
-        stderr=subprocess.DEVNULL, cwd=Path(__file__).parents[2])
+        stderr=open(root / "supervisor.log", "wb"), cwd=Path(__file__).parents[2])  # noqa: SIM115
     try:
         args = ["--control", endpoint, "--curve-server-key", str(server_public)]
         deadline = time.monotonic() + 30
@@ -76,5 +76,10 @@ def test_curve_control_answers_whitelisted_clients_only():
         ctx.term()
     finally:
         proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=20)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            tail = (root / "supervisor.log").read_text()[-3000:]
+            raise AssertionError(f"supervisor did not stop within 60 s:\n{tail}") from None
         shutil.rmtree(root, ignore_errors=True)
