@@ -8,7 +8,12 @@ import json
 import sys
 from typing import Any
 
-BENCHMARKS = {"simulator": "bench.simulator"}
+BENCHMARKS = {
+    "simulator": "bench.simulator",
+    "supervisor": "bench.supervisor",
+    "kraken": "bench.kraken",
+    "logging": "bench.logging_paths",
+}
 
 
 def emit(report: dict[str, Any]) -> None:

@@ -79,9 +79,13 @@ def _mp_logging(ctx: Any, k: int, n: int) -> dict[str, Any]:
     return {"delivered": delivered, "expected": k * n, "seconds": round(seconds, 3)}
 
 
-def _zmq(ctx: Any, k: int, n: int) -> dict[str, Any]:
+def _zmq(ctx: Any, k: int, n: int, rcvhwm: int | None = None) -> dict[str, Any]:
+    """`rcvhwm=None` uses the supervisor's own socket options; a number overrides the
+    ROUTER's receive HWM (1000 is libzmq's default) to show what it protects against."""
     zctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-    router = protocol_router(zctx)  # the supervisor's own socket options
+    router = protocol_router(zctx)
+    if rcvhwm is not None:
+        router.setsockopt(zmq.RCVHWM, rcvhwm)
     path = tempfile.mkdtemp(prefix="nija-log-", dir="/tmp")
     endpoint = f"ipc://{path}/log.sock"
     router.bind(endpoint)
@@ -113,12 +117,14 @@ def run(quick: bool = False) -> dict[str, Any]:
     ctx = mp.get_context("forkserver")
     mp_result = _mp_logging(ctx, k, n)
     zmq_result = _zmq(ctx, k, n)
+    default_hwm = _zmq(ctx, k, n, rcvhwm=1000)
     baseline = _local_baseline(ctx, k, n)
     return {
         "benchmark": "logging",
         "children": k, "records_per_child": n, "start_method": "forkserver",
         "multiprocessing_logging": mp_result,
         "zeromq_log_records": zmq_result,
+        "zeromq_with_libzmq_default_rcvhwm_1000": default_hwm,
         "children_formatting_locally": baseline,
         "headline": {
             "mp_logging_delivered_ratio": round(mp_result["delivered"] / (k * n), 3),
