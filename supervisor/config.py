@@ -156,6 +156,11 @@ class SupervisorSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True
                  "must be an http(s):// base URL")
         if self.control is not None:
             self._check_control(self.control)
+        if self.runtime_dir:
+            actors = len(os.fsencode(self.runtime_dir)) + len("/actors.sock")
+            _require(actors <= IPC_PATH_MAX, "runtime_dir", f"the actor socket path would be "
+                     f"{actors} bytes, over the {IPC_PATH_MAX}-byte ipc limit; use a shorter "
+                     "runtime_dir")
 
     def _check_control(self, control: str) -> None:
         scheme, _, where = control.partition("://")

@@ -185,7 +185,7 @@ class ControlPlane:
     def _pause_or_resume(self, client: bytes, request: PauseRequest | ResumeRequest,
                          targets: list[ActorSlot], now: float) -> None:
         pausing = isinstance(request, PauseRequest)
-        self.sup.set_paused(targets, pausing)
+        self.sup.set_paused(targets, pausing, everything=request.all_accounts)
         pending = Pending(client, request, now + FORWARD_TIMEOUT_S)
         for slot in targets:
             if not (slot.connected and slot.alive):
@@ -203,7 +203,8 @@ class ControlPlane:
             else:
                 pending.answers[slot.actor_id] = "unreachable; will apply when it restarts"
         verb = "paused" if pausing else "resumed"
-        log.warning("%s %s by operator", ", ".join(s.actor_id for s in targets), verb)
+        for slot in targets:
+            slot.log.warning("%s %s by operator", slot.actor_id, verb)
         self._maybe_finish(pending)
 
     def _query(self, client: bytes, request: AccountQuery, now: float) -> None:
@@ -225,7 +226,7 @@ class ControlPlane:
 
     def on_actor_reply(self, slot: ActorSlot, message: Reply | Error) -> None:
         if message.request_id is None:
-            log.warning("%s reported: %s", slot.actor_id, message)
+            slot.log.warning("%s reported: %s", slot.actor_id, message)
             return
         pending = self.pending.pop(message.request_id, None)
         if pending is None:

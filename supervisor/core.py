@@ -40,7 +40,7 @@ from supervisor.control import ControlPlane
 from supervisor.logsink import emit_actor_record
 from supervisor.metrics import MetricsState, serve_metrics
 from supervisor.paper import PaperVenue
-from supervisor.pause_store import PauseStore
+from supervisor.pause_store import ALL, PauseStore
 from supervisor.restart_policy import classify_exit
 from supervisor.slots import STABLE_AFTER_S, ActorSlot, new_slot
 from supervisor.spawner import Spawner
@@ -84,21 +84,26 @@ class Supervisor:
         self._pending_signals: list[int] = []
         self._ping_seq = 0
         self._lock_files: list[int] = []
+        self.paused_all = False
 
     # -- start ---------------------------------------------------------------------
 
     def _take_lock(self) -> None:
         """A second supervisor would steal the ipc endpoints (same runtime directory) or run
         a second actor on every key (same state directory): both are locked."""
-        for directory, kind in ((self.runtime_dir, "runtime"), (self.state_dir, "state")):
-            fd = os.open(directory / "supervisor.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        locks = [(self.runtime_dir / "supervisor.lock", f"runtime directory {self.runtime_dir}"),
+                 (self.state_dir / "supervisor.lock", f"state directory {self.state_dir}")]
+        control = self.config.supervisor.control or ""
+        if control.startswith("ipc://"):  # an explicit endpoint may live outside runtime_dir
+            locks.append((Path(control.removeprefix("ipc://") + ".lock"),
+                          f"control endpoint {control}"))
+        for path, what in locks:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 os.close(fd)
-                raise SupervisorError(
-                    f"another supervisor is running with {kind} directory {directory}"
-                ) from None
+                raise SupervisorError(f"another supervisor is running with {what}") from None
             os.ftruncate(fd, 0)
             os.write(fd, f"{os.getpid()}\n".encode())
             self._lock_files.append(fd)
@@ -131,7 +136,8 @@ class Supervisor:
         slots = {}
         for account in accounts:
             if account.name not in creds:
-                log.error("account %s has no credentials; not started", account.actor_id)
+                log.error("account %s has no credentials; not started", account.actor_id,
+                          extra={"account": account.name, "broker": account.broker})
                 continue
             key, secret = creds[account.name]
             self.redactor.add(key)
@@ -139,7 +145,7 @@ class Supervisor:
             launch = self._launch_for(account, url, key, secret)
             slots[account.actor_id] = new_slot(
                 account, launch, config.supervisor.heartbeat_interval_s,
-                config.supervisor.heartbeat_misses, account.actor_id in paused)
+                config.supervisor.heartbeat_misses, account.actor_id in paused or ALL in paused)
         return slots
 
     def start(self) -> None:
@@ -155,6 +161,7 @@ class Supervisor:
             self.paper = PaperVenue(self.config, self.state_dir)
             self.paper.provision([a.name for a in self.config.accounts if a.enabled])
             self.paper.start()
+        self.paused_all = ALL in self.pauses.load()
         self.slots = self._slots_for(self.config)
         for slot in self.slots.values():
             self.metrics.actors[slot.actor_id] = slot.series
@@ -245,7 +252,7 @@ class Supervisor:
         if self.stop_deadline is not None and now >= self.stop_deadline:
             for slot in self.slots.values():
                 if slot.alive and slot.process is not None and slot.process.pid:
-                    log.warning("%s did not stop within the deadline; killing", slot.actor_id)
+                    slot.log.warning("%s did not stop within the deadline; killing", slot.actor_id)
                     self._kill(slot)
 
     def _check_liveness(self, slot: ActorSlot, now: float) -> None:
@@ -256,11 +263,11 @@ class Supervisor:
             return
         if not slot.connected and now - (slot.started_at or now) > STARTUP_TIMEOUT_S:
             slot.detail = f"no Hello within {STARTUP_TIMEOUT_S:.0f}s"
-            log.error("%s: %s; killing", slot.actor_id, slot.detail)
+            slot.log.error("%s: %s; killing", slot.actor_id, slot.detail)
             self._kill(slot)
         elif slot.connected and slot.monitor.is_hung(now):
             slot.detail = f"hung: no heartbeat for {slot.monitor.age(now):.1f}s"
-            log.error("%s %s; killing and restarting", slot.actor_id, slot.detail)
+            slot.log.error("%s %s; killing and restarting", slot.actor_id, slot.detail)
             self._kill(slot)
         elif slot.connected and not slot.stable and slot.state in ("running", "paused") and (
                 now - (slot.started_at or now) >= STABLE_AFTER_S):
@@ -369,9 +376,8 @@ class Supervisor:
         if message.reason:
             slot.detail = message.reason
         level = logging.ERROR if message.state in ("credentials_invalid", "error") else logging.INFO
-        log.log(level, "%s is %s%s", slot.actor_id, message.state,
-                f": {message.reason}" if message.reason else "",
-                extra={"account": slot.account.name, "broker": slot.account.broker})
+        slot.log.log(level, "%s is %s%s", slot.actor_id, message.state,
+                     f": {message.reason}" if message.reason else "")
         if slot.state != "stopping" or message.state in ("credentials_invalid", "error"):
             slot.set_state(message.state)
 
@@ -396,14 +402,14 @@ class Supervisor:
                   else f"exited with code {exitcode}")
         if slot.removing or self.stopping:
             slot.set_state("stopped")
-            log.info("%s stopped (%s)", slot.actor_id, detail)
+            slot.log.info("%s stopped (%s)", slot.actor_id, detail)
             if slot.removing:
                 self._forget(slot)
             return
         if slot.restart_now:
             slot.restart_now = False
             slot.policy.reset()
-            log.info("%s restarting on request", slot.actor_id)
+            slot.log.info("%s restarting on request", slot.actor_id)
             slot.series.restarts += 1
             self._spawn(slot)
             return
@@ -415,19 +421,18 @@ class Supervisor:
             slot.detail = decision.reason
             slot.series.restarts += 1
             slot.set_state("backoff")
-            log.warning("%s %s; restarting in %.2fs", slot.actor_id, decision.reason,
-                        decision.delay_s, extra={"account": slot.account.name})
+            slot.log.warning("%s %s; restarting in %.2fs", slot.actor_id, decision.reason,
+                             decision.delay_s)
         elif decision.action == "fail":
             slot.detail = decision.reason
             slot.set_state("failed")
-            log.error("ACTOR FAILED: %s: %s; it will not be restarted (nijactl restart %s); "
-                      "other accounts keep running", slot.actor_id, decision.reason,
-                      slot.account.name, extra={"account": slot.account.name})
+            slot.log.error("ACTOR FAILED: %s: %s; it will not be restarted (nijactl restart "
+                           "%s); other accounts keep running", slot.actor_id, decision.reason,
+                           slot.account.name)
         elif decision.action == "credentials_invalid":
             slot.set_state(slot.terminal_state or "credentials_invalid")
-            log.error("CREDENTIALS INVALID: %s: %s; fix the key, then nijactl restart %s",
-                      slot.actor_id, slot.detail, slot.account.name,
-                      extra={"account": slot.account.name})
+            slot.log.error("CREDENTIALS INVALID: %s: %s; fix the key, then nijactl restart %s",
+                           slot.actor_id, slot.detail, slot.account.name)
         else:
             slot.set_state("stopped")
 
@@ -461,11 +466,17 @@ class Supervisor:
             slot.series.restarts += 1
             self._spawn(slot)
 
-    def set_paused(self, slots: list[ActorSlot], paused: bool) -> None:
+    def set_paused(self, slots: list[ActorSlot], paused: bool, everything: bool = False) -> None:
+        """`everything` is the kill switch: it also covers accounts added later."""
+        if everything:
+            self.paused_all = paused
+        elif not paused:
+            self.paused_all = False  # resuming one account ends the blanket switch
         for slot in slots:
             slot.paused = paused
             slot.series.paused = paused
-        self.pauses.save({s.actor_id for s in self.slots.values() if s.paused})
+        flags = {s.actor_id for s in self.slots.values() if s.paused}
+        self.pauses.save(flags | ({ALL} if self.paused_all else set()))
 
     def begin_stop(self) -> None:
         if self.stopping:
@@ -499,20 +510,20 @@ class Supervisor:
         for actor_id, slot in list(self.slots.items()):
             new = wanted.get(actor_id)
             if new is None:
-                log.info("%s removed from the configuration; stopping it", actor_id)
+                slot.log.info("%s removed from the configuration; stopping it", actor_id)
                 slot.removing = True
                 if slot.alive:
                     self.request_stop(slot, config.supervisor.shutdown_deadline_s)
                 else:
                     self._forget(slot)
             elif new.account != slot.account or new.launch != slot.launch:
-                log.info("%s changed; restarting it", actor_id)
+                slot.log.info("%s changed; restarting it", actor_id)
                 slot.account, slot.launch = new.account, new.launch
                 slot.policy, slot.monitor = new.policy, new.monitor
                 self.restart(slot)
         for actor_id, new in wanted.items():
             if actor_id not in self.slots:
-                log.info("%s added to the configuration; starting it", actor_id)
+                new.log.info("%s added to the configuration; starting it", actor_id)
                 self.slots[actor_id] = new
                 self.metrics.actors[actor_id] = new.series
                 self._spawn(new)

@@ -1,10 +1,16 @@
-"""Durable pause flags: a paused account stays paused across actor and supervisor restarts."""
+"""Durable pause flags: a paused account stays paused across actor and supervisor restarts.
+
+`ALL` in the set is the kill switch (`nijactl pause --all`): it also pauses accounts added
+later, until `resume --all`.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
+
+ALL = "*"
 
 
 class PauseStore:

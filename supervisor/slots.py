@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from supervisor.config import AccountConfig
 from supervisor.metrics import ActorSeries
 from supervisor.restart_policy import HeartbeatMonitor, RestartPolicy, RestartType
 
+_log = logging.getLogger("nija.supervisor")
 LIVE_STATES = frozenset({"starting", "running", "paused", "stopping"})
 STABLE_AFTER_S = 10.0  # running this long resets the backoff exponent
 
@@ -41,6 +43,12 @@ class ActorSlot:
     terminal_state: str | None = None  # an unfixable state the actor reported before exiting
     identity: bytes = b""  # the routing id of the current incarnation, bound at its Hello
     pid_history: list[int] = field(default_factory=list)
+
+    @property
+    def log(self) -> logging.LoggerAdapter[logging.Logger]:
+        """Every line about this actor names its account and broker."""
+        return logging.LoggerAdapter(_log, {"account": self.account.name,
+                                            "broker": self.account.broker})
 
     @property
     def actor_id(self) -> str:
