@@ -61,7 +61,7 @@ class KrakenBroker:
         self.nonces = NonceStore(state)
         self.client = KrakenClient(launch.venue_url, launch.api_key, launch.api_secret,
                                    nonces=self.nonces, limiter=RateLimiter(launch.tier),
-                                   stats=self.stats)
+                                   stats=self.stats, limits_file=state / "limits.json")
         self.journal = OrderJournal(state)
         self.orders = OrderManager(self.client, self.journal, self.stats)
         self.lockout_file = state / "lockout.json"

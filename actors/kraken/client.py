@@ -10,10 +10,13 @@ client order id first). `EAPI:Invalid nonce` is recovered by one nonce jump; a
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import krakenex
@@ -59,7 +62,8 @@ class KrakenClient:
                  limiter: RateLimiter, stats: ClientStats | None = None,
                  retry: RetryPolicy | None = None, timeout_s: float = 10.0,
                  clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep,
+                 limits_file: Path | None = None) -> None:
         self._api = krakenex.API(api_key, api_secret)
         self._api.uri = url.rstrip("/")
         self._api._nonce = self._take_nonce  # called by krakenex inside query_private
@@ -72,6 +76,28 @@ class KrakenClient:
         self.clock = clock
         self.sleep = sleep
         self.locked_until = 0.0  # monotonic; set by EGeneral:Temporary lockout
+        self.limits_file = limits_file
+        if limits_file is not None:
+            self._restore_limits(limits_file)
+
+    def _restore_limits(self, path: Path) -> None:
+        try:
+            snapshot = json.loads(path.read_text())
+            self.limiter.restore(snapshot, self.clock(), time.time())
+        except FileNotFoundError:
+            return
+        except (ValueError, KeyError, TypeError):
+            # unreadable: assume the counter is full rather than empty (a few slow calls)
+            log.warning("rate-limit state %s unreadable; starting from a full counter", path)
+            self.limiter.rest.seed(self.limiter.rest.limit, self.clock())
+
+    def _save_limits(self) -> None:
+        """After every call, without fsync: losing it costs a few waits, never an order."""
+        if self.limits_file is None:
+            return
+        tmp = self.limits_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.limiter.snapshot(self.clock(), time.time())))
+        os.replace(tmp, self.limits_file)
 
     def __repr__(self) -> str:  # the krakenex object holds key and secret: never print it
         return f"KrakenClient(url={self._api.uri!r})"
@@ -129,6 +155,8 @@ class KrakenClient:
             except (requests.RequestException, ValueError) as exc:
                 self.stats.observe(method, "transport_error", time.perf_counter() - started)
                 raise from_transport(method, exc) from None
+            finally:
+                self._save_limits()
             elapsed = time.perf_counter() - started
         if not isinstance(response, dict):
             self.stats.observe(method, "malformed", elapsed)

@@ -16,8 +16,9 @@ Pure: no clock or sleep inside. Times are monotonic seconds passed in as `now`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 TradeAction = Literal["add", "amend", "edit", "cancel"]
 
@@ -130,6 +131,12 @@ class CounterModel:
         self.rate_limited_total += 1
 
 
+    def seed(self, level: float, now: float) -> None:
+        """Start from at least `level` (a previous incarnation's counter, decayed since)."""
+        start = max(now, self._at)
+        self._value, self._at = max(self._value_at(start), level), start
+
+
 class CallCounter(CounterModel):
     """The REST call counter of one API key."""
 
@@ -214,6 +221,20 @@ class RateLimiter:
             self.trading.record(pair or "", now + wait, trade)
         self.waited_seconds_total += wait
         return wait
+
+    def snapshot(self, now: float, wall: float) -> dict[str, Any]:
+        """The modelled levels at wall-clock time `wall` (monotonic time does not survive a
+        restart). A restarted actor restores them, so its first calls do not assume an empty
+        counter the venue still remembers as full."""
+        return {"wall": wall, "rest": self.rest.level(now),
+                "trading": {p: m.level(now) for p, m in self.trading._pairs.items()}}
+
+    def restore(self, snapshot: Mapping[str, Any], now: float, wall: float) -> None:
+        elapsed = max(0.0, wall - float(snapshot["wall"]))
+        self.rest.seed(max(0.0, float(snapshot["rest"]) - self.rest.rate * elapsed), now)
+        for pair, level in dict(snapshot.get("trading", {})).items():
+            model = self.trading.pair(str(pair))
+            model.seed(max(0.0, float(level) - model.rate * elapsed), now)
 
     def on_rate_limited(self, method: str, now: float, pair: str | None = None) -> None:
         """The venue refused `method` as rate limited (someone else shares the key, or our

@@ -165,3 +165,18 @@ def test_a_lockout_stops_calls_on_the_key_and_is_remembered(own_venue, tmp_path)
         broker.client.private("OpenOrders")  # refused locally: the venue is not called
     assert venue.admin.stats(name)["requests"] == before
     broker.close(1)
+
+
+def test_a_restarted_actor_remembers_the_rate_counter_it_left_full(venue, tmp_path):
+    client, name = venue.account(tier="starter")
+    first = broker_for(venue.url, client, tmp_path)
+    for _ in range(15):  # the whole starter burst
+        first.client.private("Balance")
+    first.close(1)  # the process dies here; the venue's counter is still full
+    second = broker_for(venue.url, client, tmp_path)
+    started = time.monotonic()
+    second.client.private("Balance")
+    second.client.private("Balance")
+    assert venue.admin.stats(name)["rest_rate_limited"] == 0
+    assert time.monotonic() - started > 2.5  # it waited instead of being refused
+    second.close(1)
