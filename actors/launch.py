@@ -19,6 +19,7 @@ class ActorLaunch:
     venue_url: str  # live exchange or the paper simulator
     tier: str = "starter"
     allow_withdraw: bool = False
+    buying_power_assets: tuple[str, ...] = ("ZUSD", "USDT")
     log_level: int = 20
     heartbeat_interval_s: float = 1.0
     api_key: str = field(default="", repr=False)

@@ -105,6 +105,7 @@ class AccountConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     tier: Tier = "starter"
     enabled: bool = True
     allow_withdraw_permission: bool = False
+    buying_power_assets: tuple[str, ...] = ("ZUSD", "USDT")  # USD buying power
     restart: RestartSettings = msgspec.field(default_factory=RestartSettings)
     credentials: Credentials | None = None
 

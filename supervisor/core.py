@@ -116,6 +116,7 @@ class Supervisor:
             actor_id=account.actor_id, broker=account.broker, account=account.name,
             endpoint=self.actor_endpoint, state_dir=str(account_dir), venue_url=venue_url,
             tier=account.tier, allow_withdraw=account.allow_withdraw_permission,
+            buying_power_assets=tuple(account.buying_power_assets),
             log_level=logging.getLogger().getEffectiveLevel(),
             heartbeat_interval_s=self.config.supervisor.heartbeat_interval_s,
             api_key=key, api_secret=secret,

@@ -11,9 +11,11 @@ from tests.venue_client import Client
 
 
 def broker_for(url: str, client: Client, state_dir: Path, *, tier: str = "starter",
-               allow_withdraw: bool = False) -> KrakenBroker:
+               allow_withdraw: bool = False,
+               buying_power_assets: tuple[str, ...] = ("ZUSD", "USDT")) -> KrakenBroker:
     launch = ActorLaunch(actor_id="kraken:test", broker="kraken", account="test",
                          endpoint="ipc:///unused", state_dir=str(state_dir), venue_url=url,
-                         tier=tier, allow_withdraw=allow_withdraw, api_key=client.key,
+                         tier=tier, allow_withdraw=allow_withdraw,
+                         buying_power_assets=buying_power_assets, api_key=client.key,
                          api_secret=client.secret)
     return KrakenBroker(launch, threading.Event())

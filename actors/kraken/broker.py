@@ -32,7 +32,6 @@ log = logging.getLogger("nija.kraken")
 DMS_TIMEOUT_S = 60  # Kraken's advice: refresh every 15-30 s with a 60 s timeout
 DMS_REFRESH_S = 20.0
 BALANCE_REFRESH_S = 30.0
-BUYING_POWER_ASSETS = ("ZUSD", "USDT")
 
 # What each permission blocks, for the message when it is missing.
 BLOCKS = {
@@ -225,10 +224,11 @@ class KrakenBroker:
 
     def _q_balance(self, params: dict[str, str]) -> dict[str, Any]:
         self._refresh_balances()
-        power = sum((self.balances.get(a, Decimal(0)) for a in BUYING_POWER_ASSETS), Decimal(0))
+        assets = self.launch.buying_power_assets
+        power = sum((self.balances.get(a, Decimal(0)) for a in assets), Decimal(0))
         return {"balances": {a: str(v) for a, v in self.balances.items()},
                 "equity_usd": str(self.equity_usd),
-                "usd_buying_power": str(power), "buying_power_assets": list(BUYING_POWER_ASSETS)}
+                "usd_buying_power": str(power), "buying_power_assets": list(assets)}
 
     def _q_permissions(self, params: dict[str, str]) -> dict[str, Any]:
         return {"permissions": self.probe_permissions()}

@@ -12,9 +12,11 @@ from decimal import Decimal
 
 import pytest
 
+from actors.broker import BrokerError
 from actors.kraken.broker import PermissionsMissing, WithdrawalKeyRefused
 from actors.kraken.errors import TemporaryLockout
 from actors.kraken.journal import OrderJournal
+from actors.kraken.orders import LocalOrderRejected
 from simulator.keys import TRADING_PERMISSIONS
 from tests.kraken_actor_helpers import broker_for
 
@@ -180,3 +182,45 @@ def test_a_restarted_actor_remembers_the_rate_counter_it_left_full(venue, tmp_pa
     assert venue.admin.stats(name)["rest_rate_limited"] == 0
     assert time.monotonic() - started > 2.5  # it waited instead of being refused
     second.close(1)
+
+
+def test_every_operation_through_the_broker(venue, tmp_path):
+    client, name = venue.account(tier="pro")
+    broker = broker_for(venue.url, client, tmp_path, tier="pro", buying_power_assets=("ZUSD",))
+    broker.start()
+    assert Decimal(broker.query("balance", {})["usd_buying_power"]) == Decimal("1000000")
+    last = Decimal(broker.query("ticker", {"pair": "XBTUSD"})["ticker"]["XXBTZUSD"]["c"][0])
+    assert len(broker.query("ohlc", {"pair": "XBTUSD", "interval": "5"})["ohlc"]["XXBTZUSD"]) \
+        == 720
+    low = str((last * Decimal("0.5")).quantize(Decimal("0.1")))
+    resting = broker.query("place_order", {"pair": "XBTUSD", "side": "buy",
+                                           "ordertype": "limit", "price": low,
+                                           "volume": "0.01", "post_only": "true"})
+    assert list(broker.query("open_orders", {})["open"]) == [resting["txid"]]
+    order = broker.query("order", {"txid": resting["txid"]})["orders"][resting["txid"]]
+    assert order["status"] == "open" and order["cl_ord_id"] == resting["cl_ord_id"]
+    assert broker.query("cancel", {"txid": resting["txid"]}) == {"cancelled": 1}
+    assert broker.query("cancel", {"txid": resting["txid"]}) == {"cancelled": 0}  # closed
+    broker.query("place_order", {"pair": "XBTUSD", "side": "buy", "ordertype": "limit",
+                                 "price": low, "volume": "0.01"})
+    assert broker.query("cancel_all", {}) == {"cancelled": 1}
+    bought = broker.query("place_order", {"pair": "XBTUSD", "side": "buy", "volume": "0.5"})
+    trades = broker.query("trades", {})["trades"]
+    assert trades["count"] == 1
+    pnl = broker.query("pnl", {})
+    position = pnl["positions"]["pairs"]["XXBTZUSD"]
+    (trade,) = trades["trades"].values()
+    assert trade["ordertxid"] == bought["txid"]
+    assert Decimal(position["volume"]) == Decimal("0.5")
+    cost_with_fee = Decimal(trade["cost"]) + Decimal(trade["fee"])
+    assert Decimal(position["average_price"]) * Decimal("0.5") == cost_with_fee
+    assert broker.query("positions", {})["holdings"]["XXBT"] == "10.5000000000"
+    assert broker.query("permissions", {})["permissions"]["create_orders"] is True
+    broker.paused.set()
+    with pytest.raises(BrokerError, match="paused"):
+        broker.query("place_order", {"pair": "XBTUSD", "side": "buy", "volume": "0.01"})
+    with pytest.raises(LocalOrderRejected, match="order minimum"):
+        broker.paused.clear()
+        broker.query("place_order", {"pair": "XBTUSD", "side": "buy", "volume": "0.00001"})
+    assert len(venue.admin.orders(name)) == 3  # the refused ones never reached the venue
+    broker.close(1)
