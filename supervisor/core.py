@@ -49,6 +49,7 @@ log = logging.getLogger("nija.supervisor")
 STARTUP_TIMEOUT_S = 30.0
 UNFIXABLE_STATES = frozenset({"credentials_invalid"})
 RESOURCE_SAMPLE_S = 5.0
+MAX_POLL_MS = 1000
 
 
 class SupervisorError(RuntimeError):
@@ -74,7 +75,8 @@ class Supervisor:
         self.pauses = PauseStore(self.state_dir)
         self.spawner = Spawner(settings.start_method)
         self.slots: dict[str, ActorSlot] = {}
-        self.by_pid: dict[int, ActorSlot] = {}
+        self.poller = zmq.Poller()
+        self.by_sentinel: dict[int, ActorSlot] = {}
         self.paper: PaperVenue | None = None
         self.control = ControlPlane(self, self.ctx, settings.control, config)
         self.stopping = False
@@ -173,6 +175,8 @@ class Supervisor:
     def _spawn(self, slot: ActorSlot) -> None:
         now = time.monotonic()
         slot.process = self.spawner.spawn(slot.launch)
+        self.poller.register(slot.process.sentinel, zmq.POLLIN)
+        self.by_sentinel[slot.process.sentinel] = slot
         slot.started_at = now
         slot.connected = slot.requested_stop = slot.unfixable = slot.stable = False
         slot.exit_handled = False
@@ -180,7 +184,6 @@ class Supervisor:
         slot.restart_at = slot.kill_at = None
         slot.monitor.start(now)
         assert slot.process.pid is not None
-        self.by_pid[slot.process.pid] = slot
         slot.pid_history.append(slot.process.pid)
         slot.series.new_incarnation()
         slot.set_state("starting")
@@ -208,6 +211,9 @@ class Supervisor:
 
     def run(self) -> int:
         self._install_signals()
+        self.poller.register(self.actors_sock, zmq.POLLIN)
+        self.poller.register(self.control.sock, zmq.POLLIN)
+        self.poller.register(self._signal_r.fileno(), zmq.POLLIN)
         self.start()
         next_ping = next_resources = 0.0
         interval = self.config.supervisor.heartbeat_interval_s
@@ -222,24 +228,30 @@ class Supervisor:
             self._timers(now)
             if self.stopping and not any(s.alive for s in self.slots.values()):
                 break
-            poller = zmq.Poller()
-            poller.register(self.actors_sock, zmq.POLLIN)
-            poller.register(self.control.sock, zmq.POLLIN)
-            poller.register(self._signal_r.fileno(), zmq.POLLIN)
-            for slot in self.slots.values():
-                if slot.process is not None and slot.alive:
-                    poller.register(slot.process.sentinel, zmq.POLLIN)
-            timeout = max(0.0, min(next_ping, next_resources) - time.monotonic())
-            ready = dict(poller.poll(int(min(timeout, 0.25) * 1000)))
+            wake = min(next_ping, next_resources, self._next_timer())
+            timeout_ms = max(0, int((wake - time.monotonic()) * 1000) + 1)
+            ready = dict(self.poller.poll(min(timeout_ms, MAX_POLL_MS)))
             if self.actors_sock in ready:
                 self._drain_actors()
             if self.control.sock in ready:
                 self.control.drain()
             if self._signal_r.fileno() in ready:
                 self._handle_signals()
-            self._reap()
+            for fd in ready:
+                slot = self.by_sentinel.get(fd) if isinstance(fd, int) else None
+                if slot is not None:
+                    self._reap(slot)
         self._shutdown_rest()
         return 0
+
+    def _next_timer(self) -> float:
+        """The earliest restart, kill or stop deadline: the loop must wake for it, not
+        wait for unrelated traffic."""
+        times = [t for s in self.slots.values() for t in (s.restart_at, s.kill_at)
+                 if t is not None]
+        if self.stop_deadline is not None:
+            times.append(self.stop_deadline)
+        return min(times, default=float("inf"))
 
     def _timers(self, now: float) -> None:
         if self.paper is not None and not self.stopping:
@@ -384,18 +396,20 @@ class Supervisor:
 
     # -- exits ---------------------------------------------------------------------
 
-    def _reap(self) -> None:
-        now = time.monotonic()
-        for slot in list(self.slots.values()):
-            process = slot.process
-            if process is None or process.exitcode is None or slot.exit_handled:
-                continue
-            slot.exit_handled = True
-            process.join(0)
-            self._on_exit(slot, process.exitcode, now)
+    def _reap(self, slot: ActorSlot) -> None:
+        """The slot's exit sentinel fired: collect the exit status once and decide."""
+        process = slot.process
+        if process is None or slot.exit_handled:
+            return
+        process.join(0)
+        if process.exitcode is None:
+            return  # not really gone (the sentinel should not fire before exit)
+        slot.exit_handled = True
+        self.poller.unregister(process.sentinel)
+        self.by_sentinel.pop(process.sentinel, None)
+        self._on_exit(slot, process.exitcode, time.monotonic())
 
     def _on_exit(self, slot: ActorSlot, exitcode: int, now: float) -> None:
-        self.by_pid.pop(slot.process.pid if slot.process and slot.process.pid else -1, None)
         slot.connected = False
         slot.series.up = False
         slot.series.heartbeat_age_s = None

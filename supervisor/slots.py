@@ -60,7 +60,9 @@ class ActorSlot:
 
     @property
     def alive(self) -> bool:
-        return self.process is not None and self.process.exitcode is None
+        """Cheap: flipped when the process's exit sentinel fires (Process.exitcode costs a
+        selector per call under forkserver; the loop asks this many times per wake-up)."""
+        return self.process is not None and not self.exit_handled
 
     def status(self, now: float) -> ActorStatus:
         age = self.monitor.age(now) if self.connected and self.alive else None
