@@ -183,8 +183,6 @@ class Supervisor:
         slot.terminal_state = None
         slot.restart_at = slot.kill_at = None
         slot.monitor.start(now)
-        assert slot.process.pid is not None
-        slot.pid_history.append(slot.process.pid)
         slot.series.new_incarnation()
         slot.set_state("starting")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 
 from actors.launch import ActorLaunch
@@ -15,7 +15,6 @@ from supervisor.metrics import ActorSeries
 from supervisor.restart_policy import HeartbeatMonitor, RestartPolicy, RestartType
 
 _log = logging.getLogger("nija.supervisor")
-LIVE_STATES = frozenset({"starting", "running", "paused", "stopping"})
 STABLE_AFTER_S = 10.0  # running this long resets the backoff exponent
 
 
@@ -42,7 +41,6 @@ class ActorSlot:
     exit_handled: bool = True  # the current process's exit has been dealt with
     terminal_state: str | None = None  # an unfixable state the actor reported before exiting
     identity: bytes = b""  # the routing id of the current incarnation, bound at its Hello
-    pid_history: list[int] = field(default_factory=list)
 
     @property
     def log(self) -> logging.LoggerAdapter[logging.Logger]:
