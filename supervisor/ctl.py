@@ -112,6 +112,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     restart = commands.add_parser("restart", help="restart one actor with a fresh budget")
     restart.add_argument("account")
     commands.add_parser("stop", help="stop the supervisor gracefully")
+    for name, what in (("positions", "spot holdings, per-pair position and P&L"),
+                       ("orders", "open orders")):
+        shortcut = commands.add_parser(name, help=f"{what} of one account")
+        shortcut.add_argument("account")
     query = commands.add_parser("query", help="ask one actor (balance, status, ...)")
     query.add_argument("account")
     query.add_argument("what", help="balance, ticker, open_orders, pnl, place_order, ...")
@@ -152,6 +156,9 @@ def _build(args: argparse.Namespace) -> Any:
         return lambda rid: RestartRequest(request_id=rid, account=args.account)
     if args.command == "stop":
         return lambda rid: StopRequest(request_id=rid)
+    if args.command in ("positions", "orders"):
+        what = "pnl" if args.command == "positions" else "open_orders"
+        return lambda rid: AccountQuery(request_id=rid, account=args.account, what=what)
     params = {}
     for item in args.param:
         key, sep, value = item.partition("=")
