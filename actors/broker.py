@@ -4,8 +4,10 @@ slow exchange call never delays heartbeats or pause."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
+from protocol.bus import BusUnion
 from protocol.messages import HistogramPoint, MetricPoint
 
 
@@ -13,10 +15,19 @@ class BrokerError(Exception):
     """A failure the actor reports; `unfixable` ones stop restarts (bad key, no permission)."""
 
     unfixable = False
+    state = "error"  # the actor state reported with it
 
 
 class CredentialsInvalid(BrokerError):
     unfixable = True
+    state = "credentials_invalid"
+
+
+class ConfigInvalid(BrokerError):
+    """The account's configuration cannot work against this venue (e.g. an unknown pair)."""
+
+    unfixable = True
+    state = "config_invalid"
 
 
 class UnknownQuery(BrokerError):
@@ -41,6 +52,14 @@ class Broker(Protocol):
 
     def metrics(self) -> tuple[list[MetricPoint], list[MetricPoint], list[HistogramPoint]]:
         """(counters, gauges, histograms), counters as totals since start."""
+
+    def on_bus(self, messages: Sequence[BusUnion]) -> float | None:
+        """Market data and leader fills from the bus, oldest first (the runtime coalesces
+        Candles per pair and Prices to the latest). Returns seconds until it wants a tick,
+        or None."""
+
+    def summary(self) -> dict[str, str]:
+        """A few figures for `nijactl status` (equity, P&L, positions, orders...)."""
 
     def close(self, deadline_s: float) -> None:
         """Finish in-flight work within the deadline."""

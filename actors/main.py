@@ -46,6 +46,10 @@ def _release_fork_server() -> None:
 
 
 def make_broker(launch: ActorLaunch, paused: threading.Event) -> Broker:
+    if launch.role == "market":
+        from actors.marketdata.broker import MarketDataBroker
+
+        return MarketDataBroker(launch)
     if launch.broker == "kraken":
         from actors.kraken.broker import KrakenBroker
 

@@ -12,7 +12,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -20,6 +20,7 @@ import zmq
 
 from actors.broker import Broker, BrokerError
 from actors.launch import ActorLaunch
+from protocol.bus import BusUnion, Candles, LeaderState, Prices, decode_bus
 from protocol.codec import MAX_FRAME_BYTES, ProtocolError, encode, supervisor_codec
 from protocol.messages import (
     PROTOCOL_VERSION,
@@ -80,6 +81,7 @@ class ActorRuntime:
         self._exit_code: int | None = None
         self._stop_deadline: float | None = None
         self._next_tick = 0.0
+        self._tick_hint: float | None = None
         self._retry_start_at: float | None = None
         self._ticking = False
         self._seq = 0
@@ -87,6 +89,10 @@ class ActorRuntime:
         self._last_ping = time.monotonic()
         self.interval = launch.heartbeat_interval_s
         self.misses = 3
+        self.poller = zmq.Poller()
+        self._subscriptions: list[zmq.Socket[bytes]] = []
+        self._bus_pending: list[BusUnion] = []
+        self._bus_in_flight = False
 
     # -- plumbing ------------------------------------------------------------------
 
@@ -135,7 +141,7 @@ class ActorRuntime:
             self.paused.set()
         self._last_ping = time.monotonic()
         self.submit(self._start_broker, self._started)
-        poller = zmq.Poller()
+        poller = self.poller
         poller.register(self.sock, zmq.POLLIN)
         poller.register(self._wake_r, zmq.POLLIN)
         next_beat = 0.0
@@ -149,19 +155,25 @@ class ActorRuntime:
                 self._retry_start_at = None
                 self.submit(self._start_broker, self._started)
             self._maybe_tick(now)
-            wait = max(0.0, min(next_beat, self._stop_deadline or next_beat,
-                                self._retry_start_at or next_beat) - now)
+            tick_at = next_beat if self._ticking or self.state not in (
+                "running", "paused") else self._next_tick
+            wait = max(0.0, min(next_beat, tick_at, self._stop_deadline or next_beat,
+                                self._retry_start_at or next_beat) - time.monotonic())
             for sock, _ in poller.poll(int(wait * 1000)):
                 if sock is self.sock:
                     self._drain_socket()
-                else:
+                elif sock == self._wake_r:
                     self._drain_wake()
+                else:
+                    self._drain_bus(sock)
             self._finish_pending()
             self._flush_logs()
             if self._stop_deadline is not None and time.monotonic() >= self._stop_deadline:
                 log.warning("shutdown deadline passed with work in flight")
                 self._exit_code = EXIT_OK
         self._flush_logs()
+        for sub in self._subscriptions:
+            sub.close(linger=0)
         return self._exit_code
 
     def _start_broker(self) -> dict[str, Any]:
@@ -175,8 +187,8 @@ class ActorRuntime:
             self.facts = future.result()
         except BrokerError as exc:
             if exc.unfixable:
-                log.error("cannot trade with this key: %s", exc)
-                self.set_state("credentials_invalid", str(exc))
+                log.error("cannot trade with this account as configured: %s", exc)
+                self.set_state(exc.state, str(exc))
                 self._exit_code = EXIT_UNFIXABLE
                 return
             # The venue is down or refusing for now: retry here with backoff, so an outage
@@ -192,8 +204,62 @@ class ActorRuntime:
             self._exit_code = EXIT_CRASH
             return
         self._start_attempts = 0
+        self._subscribe()
         self.set_state("paused" if self.paused.is_set() else "running")
         log.info("actor %s is %s", self.launch.actor_id, self.state)
+
+    # -- the trading bus -------------------------------------------------------------
+
+    def _subscribe(self) -> None:
+        """SUB to the market data actor and the leader, once the broker can take messages.
+        Sockets live on this (the socket) thread; messages go to the broker's worker."""
+        if self._subscriptions:
+            return
+        for endpoint in (self.launch.market_endpoint, self.launch.leader_endpoint):
+            if not endpoint:
+                continue
+            sub = self.sock.context.socket(zmq.SUB)
+            sub.setsockopt(zmq.RCVHWM, 10_000)  # leader fills must not be dropped here
+            sub.setsockopt(zmq.LINGER, 0)
+            sub.setsockopt(zmq.SUBSCRIBE, b"")
+            sub.connect(endpoint)
+            self.poller.register(sub, zmq.POLLIN)
+            self._subscriptions.append(sub)
+
+    def _drain_bus(self, sub: zmq.Socket[bytes]) -> None:
+        while True:
+            try:
+                frames = sub.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            try:
+                self._bus_pending.append(decode_bus(frames))
+            except ProtocolError as exc:
+                self.counters["dropped_frames"] += 1
+                log.warning("dropped a bus message: %s", exc)
+        self._deliver_bus()
+
+    def _deliver_bus(self) -> None:
+        """One delivery in flight at a time, so a slow broker sees the newest candles and
+        prices (coalesced) and every fill, in order, rather than a growing backlog."""
+        broker = self.broker
+        if self._bus_in_flight or not self._bus_pending or broker is None:
+            return
+        batch = coalesce(self._bus_pending)
+        self._bus_pending = []
+        self._bus_in_flight = True
+        self.submit(lambda: broker.on_bus(batch), self._bus_done)
+
+    def _bus_done(self, future: Future[Any]) -> None:
+        self._bus_in_flight = False
+        try:
+            wanted = future.result()
+        except Exception:  # a failing delivery is logged; the next message is tried again
+            log.exception("handling bus messages failed")
+            wanted = None
+        if wanted is not None:
+            self._want_tick(time.monotonic() + float(wanted))
+        self._deliver_bus()
 
     def _check_links(self, now: float) -> None:
         """An actor whose supervisor is gone must not keep trading on its key."""
@@ -220,12 +286,24 @@ class ActorRuntime:
         except Exception:  # a failing tick is logged and retried, it must not kill the loop
             log.exception("broker tick failed")
             self._next_tick = time.monotonic() + self.interval
+        if self._tick_hint is not None:
+            self._next_tick = min(self._next_tick, self._tick_hint)
+            self._tick_hint = None
+
+    def _want_tick(self, at: float) -> None:
+        """Bring the next tick forward to `at` (kept until a running tick has finished)."""
+        if self._ticking:
+            self._tick_hint = min(at, self._tick_hint or at)
+        else:
+            self._next_tick = min(self._next_tick, at)
 
     def _beat(self) -> None:
         self._seq += 1
         self.counters["heartbeats"] += 1
+        summary = self.broker.summary() if self.broker and self.state in (
+            "running", "paused") else {}
         self.send(Heartbeat(seq=self._seq, state=self.state, sent_at=time.time(),
-                            counters=dict(self.counters)))
+                            counters=dict(self.counters), summary=summary))
         if self._seq % 2 == 0 and self.state in ("running", "paused"):
             self._send_metrics()
 
@@ -345,3 +423,19 @@ class ActorRuntime:
             except queue.Empty:
                 return
             self.send(record)
+
+
+def coalesce(messages: Sequence[BusUnion]) -> list[BusUnion]:
+    """Keep every Fill; of Candles (per pair), Prices and LeaderState (per leader) only the
+    newest, in the position of that newest one."""
+    def key(message: BusUnion) -> tuple[str, str] | None:
+        if isinstance(message, Candles):
+            return ("candles", message.pair)
+        if isinstance(message, Prices):
+            return ("prices", "")
+        if isinstance(message, LeaderState):
+            return ("leader", message.leader)
+        return None
+
+    last = {key(m): i for i, m in enumerate(messages) if key(m) is not None}
+    return [m for i, m in enumerate(messages) if (k := key(m)) is None or last[k] == i]

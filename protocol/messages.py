@@ -54,6 +54,7 @@ class Heartbeat(Message, frozen=True, kw_only=True):
     state: str
     sent_at: float
     counters: dict[str, int] = {}
+    summary: dict[str, str] = {}  # the broker's figures for `nijactl status`
 
 
 class StateChanged(Message, frozen=True, kw_only=True):
@@ -215,12 +216,15 @@ class ActorStatus(msgspec.Struct, frozen=True):
     heartbeat_age_s: float | None
     paused: bool
     detail: str = ""
+    role: str = "account"  # or "market": the broker's market data actor
+    summary: dict[str, str] = {}  # equity, P&L, positions, orders... as the actor reports
 
 
 class StatusReply(Message, frozen=True, kw_only=True):
     request_id: int
     mode: str  # "live" | "paper"
     actors: tuple[ActorStatus, ...]
+    venue: str = ""  # the exchange's base URL (the simulator's in paper mode)
 
 
 class Ack(Message, frozen=True, kw_only=True):

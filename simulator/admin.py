@@ -53,7 +53,8 @@ def admin_routes(venue: Venue) -> list[web.RouteDef]:
     async def stats(request: web.Request) -> web.StreamResponse:
         keys = {a.name: dataclasses.asdict(a.stats) for a in exchange.accounts.by_name.values()}
         return web.json_response({"keys": keys, "auth_failures": venue.auth_failures,
-                                  "faults_injected": dict(venue.faults.counts)})
+                                  "faults_injected": dict(venue.faults.counts),
+                                  "public_calls": dict(venue.public_calls)})
 
     async def get_faults(request: web.Request) -> web.StreamResponse:
         return web.Response(body=msgspec.json.encode(venue.faults.config),

@@ -54,6 +54,7 @@ class Venue:
         self.lockouts = lockouts
         self.lockout_extends = lockout_extends
         self.auth_failures: dict[str, int] = {"invalid_key": 0, "invalid_signature": 0}
+        self.public_calls: dict[str, int] = {}  # per method, every GET that reached one
 
     # -- public --------------------------------------------------------------------
 
@@ -62,6 +63,7 @@ class Venue:
         handler = PUBLIC_HANDLERS.get(method)
         if handler is None or request.method != "GET":
             return envelope(error="EGeneral:Unknown method", status=404)
+        self.public_calls[method] = self.public_calls.get(method, 0) + 1
         plan = self.faults.plan(method)
         early = await self._before(plan)
         if early is not None:

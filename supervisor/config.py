@@ -19,6 +19,7 @@ from typing import Any, Literal, TypeVar, get_args
 
 import msgspec
 
+from actors.launch import Mode
 from supervisor.dotenv import (
     MASTER,
     Secret,
@@ -31,10 +32,25 @@ from supervisor.dotenv import (
     default_state_dir,
     gather_variables,
 )
+from supervisor.trading_config import (
+    MARKET_ACTOR,
+    RESERVED,
+    MarketSettingsConfig,
+    RiskConfig,
+    StrategyParam,
+    check_account_fields,
+    check_accounts,
+    describe_market,
+    describe_trading,
+    market_settings,
+    prepare_account_entry,
+    resolve_market,
+)
 
-__all__ = ["AccountConfig", "Config", "ConfigError", "Credentials", "PaperSettings",
-           "RestartSettings", "Secret", "SupervisorSettings", "credential_variables",
-           "default_runtime_dir", "default_state_dir", "describe", "load_config", "prepare_dirs"]
+__all__ = ["AccountConfig", "Config", "ConfigError", "Credentials", "MarketSettingsConfig",
+           "PaperSettings", "RestartSettings", "RiskConfig", "Secret", "SupervisorSettings",
+           "credential_variables", "default_runtime_dir", "default_state_dir", "describe",
+           "load_config", "prepare_dirs"]
 
 Broker = Literal["kraken"]
 Tier = Literal["starter", "intermediate", "pro"]
@@ -51,7 +67,7 @@ _ENV_SETTINGS = {"state_dir": "NIJA_STATE_DIR", "runtime_dir": "NIJA_RUNTIME_DIR
                  "kraken_url": "NIJA_KRAKEN_URL",
                  "log_level": "NIJA_LOG_LEVEL"}
 _CHOICES = {"broker": get_args(Broker), "tier": get_args(Tier), "type": get_args(RestartType),
-            "start_method": get_args(StartMethod)}
+            "start_method": get_args(StartMethod), "mode": get_args(Mode)}
 
 
 class ConfigError(ValueError):
@@ -98,7 +114,10 @@ class RestartSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class AccountConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """One trading account, run as one actor process. `credentials` is None when no key pair
-    was configured (a paper-mode candidate) and always None in paper mode."""
+    was configured (a paper-mode candidate) and always None in paper mode. The trading
+    fields mirror `actors.launch.TradingSettings` (see `trading_config.trading_settings`);
+    `pairs` None means every `[market]` pair and is resolved by `load_config`. By default
+    an account holds: it trades only when its config names a strategy."""
 
     name: str
     broker: Broker = "kraken"
@@ -108,9 +127,25 @@ class AccountConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     buying_power_assets: tuple[str, ...] = ("ZUSD", "USDT")  # USD buying power
     restart: RestartSettings = msgspec.field(default_factory=RestartSettings)
     credentials: Credentials | None = None
+    mode: Mode = "independent"
+    strategy: str = "hold"
+    strategy_params: tuple[tuple[str, StrategyParam], ...] = ()
+    pairs: tuple[str, ...] | None = None
+    risk: RiskConfig = msgspec.field(default_factory=RiskConfig)
+    leader: str = ""
+    follow_when_leader_paused: bool = False
+    order_timeout_s: float = 30.0
+    limit_offset_bps: Decimal = Decimal("5")
+    max_fill_age_s: float = 60.0
 
     def __post_init__(self) -> None:
         _require(_NAME.fullmatch(self.name) is not None, "name", _NAME_RULE)
+        _require(not self.leader or _NAME.fullmatch(self.leader) is not None, "leader",
+                 _NAME_RULE)
+        try:
+            check_account_fields(self)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
 
     @property
     def actor_id(self) -> str:
@@ -200,13 +235,15 @@ class PaperSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         _require(self.speed > 0, "speed", "must be > 0")
         for i, name in enumerate(self.accounts):
             _require(_NAME.fullmatch(name) is not None, f"accounts[{i}]", _NAME_RULE)
+            _require(name != MARKET_ACTOR, f"accounts[{i}]", RESERVED)
         _require(len(set(self.accounts)) == len(self.accounts), "accounts", "duplicate name")
         for asset, amount in self.balances.items():
             _require(_is_amount(amount), f"balances.{asset}", "must be a decimal number >= 0")
 
 
 class Config(msgspec.Struct, frozen=True):
-    """Everything the supervisor needs. Invariant: in paper mode no account has credentials."""
+    """Everything the supervisor needs. Invariant: in paper mode no account has credentials.
+    After `load_config`, every account's `pairs` and the market's mode defaults are set."""
 
     supervisor: SupervisorSettings
     restart: RestartSettings
@@ -214,6 +251,7 @@ class Config(msgspec.Struct, frozen=True):
     accounts: tuple[AccountConfig, ...]
     paper_mode: bool
     source: str
+    market: MarketSettingsConfig = msgspec.field(default_factory=MarketSettingsConfig)
 
     def __post_init__(self) -> None:
         _require(not (self.paper_mode and any(a.credentials for a in self.accounts)),
@@ -227,6 +265,7 @@ class _FileModel(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     supervisor: dict[str, Any] = {}
     restart: RestartSettings = msgspec.field(default_factory=RestartSettings)
     paper: PaperSettings = msgspec.field(default_factory=PaperSettings)
+    market: MarketSettingsConfig = msgspec.field(default_factory=MarketSettingsConfig)
     account: list[dict[str, Any]] = []
 
 
@@ -314,8 +353,9 @@ def _supervisor(table: Mapping[str, Any], env: Mapping[str, str],
 
 
 def _file_accounts(entries: list[dict[str, Any]], restart: RestartSettings,
-                   ) -> list[AccountConfig]:
-    """[[account]] tables; each `[account.restart]` overrides single fields of [restart]."""
+                   ) -> dict[str, tuple[str, AccountConfig]]:
+    """[[account]] tables by name, each with its key (`account[1]`); each
+    `[account.restart]` overrides single fields of [restart]."""
     accounts: dict[str, tuple[str, AccountConfig]] = {}
     for i, entry in enumerate(entries):
         where = f"account[{i}]"
@@ -325,13 +365,49 @@ def _file_accounts(entries: list[dict[str, Any]], restart: RestartSettings,
         override = entry.get("restart", {})
         if not isinstance(override, dict):
             raise ConfigError(f"{where}.restart: expected a table")
-        data = {**entry, "restart": {**msgspec.structs.asdict(restart), **override}}
+        try:
+            data = prepare_account_entry(entry)
+        except ValueError as err:
+            raise ConfigError(f"{where}.{err}") from None
+        data["restart"] = {**msgspec.structs.asdict(restart), **override}
         account = _convert(data, AccountConfig, functools.partial(_join, where))
+        _require(account.name != MARKET_ACTOR, f"{where}.name", RESERVED)
         if account.name in accounts:
             raise ConfigError(f"{where}.name: duplicate account name {account.name!r} "
                               f"(first defined at {accounts[account.name][0]})")
         accounts[account.name] = (where, account)
-    return [account for _, account in accounts.values()]
+    return accounts
+
+
+def _accounts(model: _FileModel, env: Mapping[str, str], origin: Mapping[str, str],
+              ) -> tuple[list[AccountConfig], dict[str, str]]:
+    """File accounts, then accounts known only from credential variables (with defaults:
+    independent, holding), each with its credentials; and the file accounts' keys."""
+    in_file = _file_accounts(model.account, model.restart)
+    accounts = [account for _, account in in_file.values()]
+    for name in credential_accounts(env):
+        if name not in in_file:
+            _require(name != MARKET_ACTOR, credential_variables(name)[0], RESERVED)
+            accounts.append(AccountConfig(name=name, restart=model.restart))
+    accounts = [msgspec.structs.replace(a, credentials=_credentials(a.name, env, origin))
+                for a in accounts]
+    return accounts, {name: where for name, (where, _) in in_file.items()}
+
+
+def _paper_accounts(accounts: list[AccountConfig], model: _FileModel) -> list[AccountConfig]:
+    """Paper mode: no credentials, tier "pro" unless the file names one (the simulator
+    gives each paper key its account's tier). With no accounts at all, `[paper].accounts`
+    are built in: the first trades `trend` and the others follow it."""
+    tiered = {entry.get("name") for entry in model.account if "tier" in entry}
+    if accounts:
+        return [msgspec.structs.replace(a, credentials=None,
+                                        tier=a.tier if a.name in tiered else "pro")
+                for a in accounts]
+    names = model.paper.accounts
+    built_in = functools.partial(AccountConfig, tier="pro", restart=model.restart)
+    return [built_in(name=name, strategy="trend") if i == 0 else
+            built_in(name=name, mode="follow", leader=names[0])
+            for i, name in enumerate(names)]
 
 
 def _credentials(name: str, env: Mapping[str, str], origin: Mapping[str, str],
@@ -353,23 +429,22 @@ def load_config(path: str | os.PathLike[str] | None, environ: Mapping[str, str],
     try:
         env, origin, sources = gather_variables(environ, dotenv_path)
         supervisor = _supervisor(model.supervisor, env, overrides or {})
-        accounts = _file_accounts(model.account, model.restart)
-        in_file = {account.name for account in accounts}
-        accounts += [AccountConfig(name=name, restart=model.restart)
-                     for name in credential_accounts(env) if name not in in_file]
-        accounts = [msgspec.structs.replace(a, credentials=_credentials(a.name, env, origin))
-                    for a in accounts]
+        accounts, labels = _accounts(model, env, origin)
     except SourceError as err:
         raise ConfigError(str(err)) from None
     paper_mode = force_paper or not any(a.enabled and a.credentials for a in accounts)
     if paper_mode:
-        accounts = ([msgspec.structs.replace(a, credentials=None) for a in accounts]
-                    or [AccountConfig(name=name, restart=model.restart)
-                        for name in model.paper.accounts])
+        accounts = _paper_accounts(accounts, model)
+    market = resolve_market(model.market, paper_mode)
+    try:
+        accounts = check_accounts(accounts, labels, market)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     described = [f"file {os.fspath(path)}" if path is not None else "built-in defaults",
                  *sources, *(["CLI overrides"] if overrides else [])]
     return Config(supervisor=supervisor, restart=model.restart, paper=model.paper,
-                  accounts=tuple(accounts), paper_mode=paper_mode, source="; ".join(described))
+                  accounts=tuple(accounts), paper_mode=paper_mode, source="; ".join(described),
+                  market=market)
 
 
 def describe(config: Config) -> str:
@@ -383,7 +458,7 @@ def describe(config: Config) -> str:
              f"metrics: {sup.metrics_addr}", f"log_level: {sup.log_level}",
              f"kraken_url: {sup.kraken_url}",
              f"restart: {restart.type}, at most {restart.intensity} in {restart.period_s}s",
-             f"accounts ({len(config.accounts)}):"]
+             describe_market(market_settings(config)), f"accounts ({len(config.accounts)}):"]
     for account in config.accounts:
         key_var, secret_var = credential_variables(account.name)
         if account.credentials is not None:
@@ -395,6 +470,7 @@ def describe(config: Config) -> str:
         withdraw = "allowed" if account.allow_withdraw_permission else "refused"
         lines.append(f"  {account.actor_id}: tier={account.tier} "
                      f"{'enabled' if account.enabled else 'disabled'} "
+                     f"{describe_trading(account)} "
                      f"withdraw_permission={withdraw} credentials: {creds}")
     return "\n".join(lines)
 

@@ -146,10 +146,15 @@ class ControlPlane:
     def _targets(self, client: bytes, request: PauseRequest | ResumeRequest
                  ) -> list[ActorSlot] | None:
         if request.all_accounts:
-            return list(self.sup.slots.values())
+            return [s for s in self.sup.slots.values() if s.is_account]
         slot = self.resolve(request.account)
         if slot is None:
             self._unknown(client, request.request_id, request.account)
+            return None
+        if not slot.is_account:
+            self.reply(client, Error(request_id=request.request_id, code="refused", message=(
+                f"{slot.actor_id} is the market data actor; it places no orders and cannot "
+                "be paused (use restart or stop)")))
             return None
         return [slot]
 
@@ -163,7 +168,8 @@ class ControlPlane:
         if isinstance(request, StatusRequest):
             self.reply(client, StatusReply(
                 request_id=request.request_id, mode=self.sup.metrics.mode,
-                actors=tuple(s.status(now) for s in self.sup.slots.values())))
+                actors=tuple(s.status(now) for s in self.sup.slots.values()),
+                venue=self.sup.venue_url))
         elif isinstance(request, (PauseRequest, ResumeRequest)):
             targets = self._targets(client, request)
             if targets is not None:

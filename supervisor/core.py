@@ -18,6 +18,7 @@ import psutil
 import zmq
 
 from actors.launch import ActorLaunch
+from protocol.bus import fills_endpoint, market_endpoint
 from protocol.codec import ProtocolError, actor_codec, encode
 from protocol.messages import (
     PROTOCOL_VERSION,
@@ -36,6 +37,7 @@ from protocol.messages import (
 from protocol.redaction import Redactor
 from protocol.sockets import router
 from supervisor.config import AccountConfig, Config, ConfigError
+from supervisor.config import Broker as BrokerName
 from supervisor.control import ControlPlane
 from supervisor.logsink import emit_actor_record
 from supervisor.metrics import MetricsState, serve_metrics
@@ -44,10 +46,11 @@ from supervisor.pause_store import ALL, PauseStore
 from supervisor.restart_policy import classify_exit
 from supervisor.slots import STABLE_AFTER_S, ActorSlot, new_slot
 from supervisor.spawner import Spawner
+from supervisor.trading_config import MARKET_ACTOR, market_settings, trading_settings
 
 log = logging.getLogger("nija.supervisor")
 STARTUP_TIMEOUT_S = 30.0
-UNFIXABLE_STATES = frozenset({"credentials_invalid"})
+UNFIXABLE_STATES = frozenset({"credentials_invalid", "config_invalid"})
 RESOURCE_SAMPLE_S = 5.0
 MAX_POLL_MS = 1000
 
@@ -110,26 +113,50 @@ class Supervisor:
             os.write(fd, f"{os.getpid()}\n".encode())
             self._lock_files.append(fd)
 
-    def _launch_for(self, account: AccountConfig, venue_url: str, key: str, secret: str
-                    ) -> ActorLaunch:
+    def _launch_for(self, config: Config, account: AccountConfig, venue_url: str, key: str,
+                    secret: str) -> ActorLaunch:
         account_dir = self.state_dir / "accounts" / account.actor_id.replace(":", "-")
         account_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        runtime = str(self.runtime_dir)
+        followed = any(a.enabled and a.mode == "follow" and a.leader == account.name
+                       and a.broker == account.broker for a in config.accounts)
         return ActorLaunch(
             actor_id=account.actor_id, broker=account.broker, account=account.name,
             endpoint=self.actor_endpoint, state_dir=str(account_dir), venue_url=venue_url,
             tier=account.tier, allow_withdraw=account.allow_withdraw_permission,
             buying_power_assets=tuple(account.buying_power_assets),
             log_level=logging.getLogger().getEffectiveLevel(),
-            heartbeat_interval_s=self.config.supervisor.heartbeat_interval_s,
+            heartbeat_interval_s=config.supervisor.heartbeat_interval_s,
+            market_endpoint=market_endpoint(runtime, account.broker),
+            fills_endpoint=fills_endpoint(runtime, account.broker, account.name)
+            if followed else "",
+            leader_endpoint=fills_endpoint(runtime, account.broker, account.leader)
+            if account.mode == "follow" and account.leader else "",
+            trading=trading_settings(account),
             api_key=key, api_secret=secret,
         )
+
+    def _market_slot(self, config: Config, broker: BrokerName, venue_url: str) -> ActorSlot:
+        """The broker's market data actor: public calls only, no key, never paused."""
+        account = AccountConfig(name=MARKET_ACTOR, broker=broker, restart=config.restart)
+        state = self.state_dir / "market" / broker
+        state.mkdir(mode=0o700, parents=True, exist_ok=True)
+        launch = ActorLaunch(
+            actor_id=account.actor_id, broker=broker, account=MARKET_ACTOR,
+            endpoint=self.actor_endpoint, state_dir=str(state), venue_url=venue_url,
+            log_level=logging.getLogger().getEffectiveLevel(),
+            heartbeat_interval_s=config.supervisor.heartbeat_interval_s, role="market",
+            market_endpoint=market_endpoint(str(self.runtime_dir), broker),
+            market=market_settings(config))
+        return new_slot(account, launch, config.supervisor.heartbeat_interval_s,
+                        config.supervisor.heartbeat_misses, paused=False)
 
     def _slots_for(self, config: Config) -> dict[str, ActorSlot]:
         paused = self.pauses.load()
         accounts = [a for a in config.accounts if a.enabled]
         if config.paper_mode:
             assert self.paper is not None
-            keys = self.paper.provision([a.name for a in accounts])
+            keys = self.paper.provision(accounts)
             creds = {a.name: (keys[a.name].key, keys[a.name].secret) for a in accounts}
             url = self.paper.url
         else:
@@ -137,6 +164,9 @@ class Supervisor:
                      for a in accounts if a.credentials is not None}
             url = config.supervisor.kraken_url
         slots = {}
+        for broker in sorted({a.broker for a in accounts if a.name in creds}):
+            market = self._market_slot(config, broker, url)
+            slots[market.actor_id] = market
         for account in accounts:
             if account.name not in creds:
                 log.error("account %s has no credentials; not started", account.actor_id,
@@ -145,7 +175,7 @@ class Supervisor:
             key, secret = creds[account.name]
             self.redactor.add(key)
             self.redactor.add(secret)
-            launch = self._launch_for(account, url, key, secret)
+            launch = self._launch_for(config, account, url, key, secret)
             slots[account.actor_id] = new_slot(
                 account, launch, config.supervisor.heartbeat_interval_s,
                 config.supervisor.heartbeat_misses, account.actor_id in paused or ALL in paused)
@@ -162,7 +192,7 @@ class Supervisor:
         log.info("metrics on http://%s:%d/metrics", *self.metrics_addr)
         if self.config.paper_mode:
             self.paper = PaperVenue(self.config, self.state_dir)
-            self.paper.provision([a.name for a in self.config.accounts if a.enabled])
+            self.paper.provision([a for a in self.config.accounts if a.enabled])
             self.paper.start()
         self.paused_all = ALL in self.pauses.load()
         self.slots = self._slots_for(self.config)
@@ -171,6 +201,12 @@ class Supervisor:
             self._spawn(slot)
         log.info("supervising %d actor(s) in %s mode: %s", len(self.slots), self.metrics.mode,
                  ", ".join(self.slots))
+
+    @property
+    def venue_url(self) -> str:
+        if self.paper is not None:
+            return self.paper.url
+        return self.config.supervisor.kraken_url
 
     def _spawn(self, slot: ActorSlot) -> None:
         now = time.monotonic()
@@ -343,6 +379,7 @@ class Supervisor:
             return  # an old incarnation, or a peer that is not the process we started
         if isinstance(message, Heartbeat):
             slot.monitor.beat(now)
+            slot.summary = message.summary
             if slot.state not in ("stopping",) and message.state in ("running", "paused"):
                 slot.set_state(message.state)
         elif isinstance(message, StateChanged):
@@ -386,10 +423,10 @@ class Supervisor:
             slot.terminal_state = message.state
         if message.reason:
             slot.detail = message.reason
-        level = logging.ERROR if message.state in ("credentials_invalid", "error") else logging.INFO
+        level = logging.ERROR if message.state in (*UNFIXABLE_STATES, "error") else logging.INFO
         slot.log.log(level, "%s is %s%s", slot.actor_id, message.state,
                      f": {message.reason}" if message.reason else "")
-        if slot.state != "stopping" or message.state in ("credentials_invalid", "error"):
+        if slot.state != "stopping" or message.state in (*UNFIXABLE_STATES, "error"):
             slot.set_state(message.state)
 
     # -- exits ---------------------------------------------------------------------
@@ -443,9 +480,12 @@ class Supervisor:
                            "%s); other accounts keep running", slot.actor_id, decision.reason,
                            slot.account.name)
         elif decision.action == "credentials_invalid":
-            slot.set_state(slot.terminal_state or "credentials_invalid")
-            slot.log.error("CREDENTIALS INVALID: %s: %s; fix the key, then nijactl restart %s",
-                           slot.actor_id, slot.detail, slot.account.name)
+            state = slot.terminal_state or "credentials_invalid"
+            slot.set_state(state)
+            fix = "the key" if state == "credentials_invalid" else "the configuration"
+            slot.log.error("%s: %s: %s; fix %s, then nijactl restart %s",
+                           state.upper().replace("_", " "), slot.actor_id, slot.detail, fix,
+                           slot.account.name)
         else:
             slot.set_state("stopped")
 

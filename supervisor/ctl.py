@@ -11,6 +11,7 @@ import os
 import sys
 import time
 import uuid
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import msgspec
@@ -125,19 +126,47 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _status_table(reply: StatusReply) -> str:
-    rows = [("ACCOUNT", "BROKER", "STATE", "PID", "RESTARTS", "UPTIME", "HEARTBEAT", "DETAIL")]
+def _money(text: str | None) -> str:
+    """A USD figure to the cent for the table (the JSON keeps every digit)."""
+    if not text:
+        return "-"
+    try:
+        return f"{Decimal(text):,.2f}"
+    except InvalidOperation:
+        return text
+
+
+def _since(stamp: str | None, now: float) -> str:
+    if not stamp:
+        return "-"
+    age = max(0.0, now - float(stamp))
+    return f"{age:.0f}s ago" if age < 120 else f"{age / 60:.0f}m ago"
+
+
+def _status_table(reply: StatusReply, now: float | None = None) -> str:
+    """One row per actor: process health, then what the account holds and has earned."""
+    now = time.time() if now is None else now
+    rows = [("ACCOUNT", "BROKER", "STATE", "PID", "RESTARTS", "UPTIME", "HEARTBEAT", "MODE",
+             "EQUITY", "REALISED", "UNREALISED", "POS", "ORDERS", "LAST ORDER", "DETAIL")]
     for a in reply.actors:
+        figures = a.summary
+        detail = a.detail or figures.get("blocked", "")
         rows.append((a.account, a.broker, a.state + (" (paused)" if a.paused and a.state
                                                       != "paused" else ""),
                      str(a.pid or "-"), str(a.restarts),
                      f"{a.uptime_s:.0f}s" if a.uptime_s is not None else "-",
                      f"{a.heartbeat_age_s:.1f}s" if a.heartbeat_age_s is not None else "-",
-                     a.detail))
+                     "market data" if a.role == "market" else figures.get("mode", "-"),
+                     _money(figures.get("equity_usd")),
+                     _money(figures.get("realised_pnl_usd")),
+                     _money(figures.get("unrealised_pnl_usd")),
+                     figures.get("positions", "-"), figures.get("open_orders", "-"),
+                     _since(figures.get("last_order_at"), now), detail))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1]
              for r in rows]
-    return f"mode: {reply.mode}\n" + "\n".join(line.rstrip() for line in lines)
+    venue = f" (venue {reply.venue})" if reply.venue else ""
+    return f"mode: {reply.mode}{venue}\n" + "\n".join(line.rstrip() for line in lines)
 
 
 def _build(args: argparse.Namespace) -> Any:

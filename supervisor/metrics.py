@@ -25,7 +25,7 @@ from prometheus_client.registry import Collector
 from protocol.messages import HistogramPoint, MetricsSample
 
 STATES = ("starting", "running", "paused", "stopping", "backoff", "failed",
-          "credentials_invalid", "stopped", "error")
+          "credentials_invalid", "config_invalid", "stopped", "error")
 VERSION = "0.1.0"
 SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
 F = TypeVar("F", CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily)

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import logging
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
 import msgspec
 
 from simulator import KeySpec, SimulatorProcess, new_key, write_keys_file
-from supervisor.config import Config
+from supervisor.config import AccountConfig, Config
 from supervisor.restart_policy import ExitKind, RestartPolicy, RestartType
 
 log = logging.getLogger("nija.paper")
@@ -37,11 +38,12 @@ class PaperVenue:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def provision(self, names: list[str]) -> dict[str, KeySpec]:
-        """Fresh keys for every paper account (the venue starts empty on each start)."""
+    def provision(self, accounts: Sequence[AccountConfig]) -> dict[str, KeySpec]:
+        """Fresh keys for every paper account (the venue starts empty on each start), at
+        the tier the account is configured with, so the client's rate model matches."""
         paper = self.config.paper
-        added = [new_key(n, tier="starter", balances=dict(paper.balances))
-                 for n in names if n not in self.keys]
+        added = [new_key(a.name, tier=a.tier, balances=dict(paper.balances))
+                 for a in accounts if a.name not in self.keys]
         for spec in added:
             self.keys[spec.name] = spec
         write_keys_file(self.dir / "keys.toml", list(self.keys.values()))

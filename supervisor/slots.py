@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 
 from actors.launch import ActorLaunch
@@ -41,12 +41,18 @@ class ActorSlot:
     exit_handled: bool = True  # the current process's exit has been dealt with
     terminal_state: str | None = None  # an unfixable state the actor reported before exiting
     identity: bytes = b""  # the routing id of the current incarnation, bound at its Hello
+    summary: dict[str, str] = field(default_factory=dict)  # from the latest heartbeat
 
     @property
     def log(self) -> logging.LoggerAdapter[logging.Logger]:
         """Every line about this actor names its account and broker."""
         return logging.LoggerAdapter(_log, {"account": self.account.name,
                                             "broker": self.account.broker})
+
+    @property
+    def is_account(self) -> bool:
+        """False for the market data actor (it has no key, positions or pause)."""
+        return self.launch.role == "account"
 
     @property
     def actor_id(self) -> str:
@@ -69,7 +75,8 @@ class ActorSlot:
             state=self.state, pid=self.pid, restarts=self.series.restarts,
             uptime_s=round(now - self.started_at, 3) if self.started_at and self.alive else None,
             heartbeat_age_s=round(age, 3) if age is not None else None,
-            paused=self.paused, detail=self.detail,
+            paused=self.paused, detail=self.detail, role=self.launch.role,
+            summary=self.summary,
         )
 
     def set_state(self, state: str, now: float | None = None) -> None:

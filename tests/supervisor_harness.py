@@ -138,6 +138,7 @@ class RunningSupervisor:
         self.stderr_path = self.root / f"stderr-{time.monotonic_ns()}.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.tracker: ProcessTracker | None = None
+        self.with_market = False  # status() lists account actors unless this is set
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -233,7 +234,7 @@ class RunningSupervisor:
         if self.tracker is not None:
             self.tracker.refresh()
         actors: list[dict[str, Any]] = json.loads(done.stdout)
-        return actors
+        return actors if self.with_market else [a for a in actors if a.get("role") != "market"]
 
     def status(self) -> list[dict[str, Any]]:
         actors = self.try_status(timeout=10.0)
@@ -315,6 +316,17 @@ class RunningSupervisor:
     def scrape(self) -> str:
         with urllib.request.urlopen(self.metrics_url, timeout=5) as response:
             return str(response.read().decode())
+
+    def venue_url(self) -> str:
+        """The exchange base URL the supervisor reports (the simulator's in paper mode)."""
+        done = self.ctl("status")
+        found = re.search(r"\(venue (http://\S+)\)", done.stdout)
+        assert found, f"no venue in nijactl status:\n{done.stdout}\n{done.stderr}"
+        return found[1]
+
+    def summary(self, account: str) -> dict[str, str]:
+        """The trading figures the account's actor last reported (equity, P&L, orders)."""
+        return dict(self.actor(account).get("summary") or {})
 
     def keys(self) -> dict[str, tuple[str, str]]:
         """Paper mode: account -> (API key, API secret) as provisioned for this start."""

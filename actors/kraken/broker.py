@@ -12,11 +12,12 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from actors.broker import BrokerError, CredentialsInvalid, UnknownQuery
+from actors.broker import BrokerError, ConfigInvalid, CredentialsInvalid, UnknownQuery
 from actors.kraken.client import KrakenClient
 from actors.kraken.errors import KrakenError, PermissionDenied, TemporaryLockout
 from actors.kraken.journal import OrderJournal
@@ -26,6 +27,10 @@ from actors.kraken.orders import LocalOrderRejected, OrderManager
 from actors.kraken.pnl import valuation
 from actors.kraken.stats import ClientStats
 from actors.launch import ActorLaunch
+from actors.trading.copying import BusPublisher
+from actors.trading.metrics import trading_points
+from actors.trading.trader import Trader
+from protocol.bus import BusUnion, Prices
 from protocol.messages import HistogramPoint, MetricPoint
 
 log = logging.getLogger("nija.kraken")
@@ -66,7 +71,12 @@ class KrakenBroker:
         self.lockout_file = state / "lockout.json"
         self.permissions: dict[str, bool] = {}
         self.balances: dict[str, Decimal] = {}
+        self.holds: dict[str, Decimal] = {}  # what open orders hold, per asset
+        self.marks: dict[str, Decimal] = {}  # last prices from the market data actor
         self.equity_usd: Decimal | None = None
+        self.trader: Trader | None = None
+        self.publisher: BusPublisher | None = None
+        self._summary: dict[str, str] = {}
         self._next_dms = 0.0
         self._next_balance = 0.0
 
@@ -97,7 +107,24 @@ class KrakenBroker:
         reconciled = self.orders.reconcile()
         self.journal.compact()
         self._arm_dead_mans_switch()
-        return {"permissions": self.permissions, **reconciled}
+        facts = {"permissions": self.permissions, **reconciled}
+        if self.launch.trading is not None:
+            facts.update(self._start_trading())
+        self._snapshot()
+        return facts
+
+    def _start_trading(self) -> dict[str, Any]:
+        settings = self.launch.trading
+        assert settings is not None
+        try:
+            if self.launch.fills_endpoint and self.publisher is None:
+                self.publisher = BusPublisher(self.launch.fills_endpoint)
+            self.trader = Trader(settings, self.launch.account, self.launch.broker, self,
+                                 Path(self.launch.state_dir), self.paused.is_set,
+                                 publisher=self.publisher)
+            return self.trader.start()
+        except (ValueError, LocalOrderRejected) as exc:  # a pair or parameter that cannot work
+            raise ConfigInvalid(f"trading settings: {exc}") from None
 
     def _respect_persisted_lockout(self) -> None:
         """A restart during a lockout must not call (each call would extend it)."""
@@ -154,22 +181,45 @@ class KrakenBroker:
             self._arm_dead_mans_switch()
         if now >= self._next_balance:
             self._refresh_balances()
-        return max(0.5, min(self._next_dms, self._next_balance) - time.monotonic())
+        wait = min(self._next_dms, self._next_balance) - time.monotonic()
+        if self.trader is not None:
+            wait = min(wait, self.trader.tick())
+        self._snapshot()
+        return max(0.05, wait)
+
+    def on_bus(self, messages: Sequence[BusUnion]) -> float | None:
+        for message in messages:
+            if isinstance(message, Prices):
+                self.marks.update({k: v for k, v in message.last.items() if v > 0})
+        wanted = self.trader.on_bus(messages) if self.trader is not None else None
+        self._snapshot()
+        return wanted
+
+    def private(self, method: str, data: dict[str, Any] | None = None) -> Any:
+        """A private call for the trader (rate-limited and retried like every other)."""
+        pair = data.get("pair") if data else None
+        return self.client.private(method, data, pair=str(pair) if pair else None)
+
+    def refresh_balances(self) -> None:
+        self._refresh_balances()
 
     def _arm_dead_mans_switch(self) -> None:
         self.client.private("CancelAllOrdersAfter", {"timeout": DMS_TIMEOUT_S})
         self._next_dms = time.monotonic() + DMS_REFRESH_S
 
     def _refresh_balances(self) -> None:
-        raw = self.client.private("Balance")
-        self.balances = {asset: Decimal(amount) for asset, amount in raw.items()}
+        raw = self.client.private("BalanceEx")
+        self.balances = {asset: Decimal(v["balance"]) for asset, v in raw.items()}
+        self.holds = {asset: Decimal(v.get("hold_trade", "0")) for asset, v in raw.items()}
         self._next_balance = time.monotonic() + BALANCE_REFRESH_S
         if self.orders.rules:
             self.equity_usd = self._equity_usd()
 
     def _equity_usd(self) -> Decimal:
-        """Every holding valued at its USD pair's last price (one public Ticker call)."""
-        last = {key: Decimal(t["c"][0]) for key, t in self.client.public("Ticker").items()}
+        """Every holding valued at its USD pair's last price: the market data actor's
+        prices once they arrive (no public call per account), one Ticker call before."""
+        last = self.marks or {key: Decimal(t["c"][0])
+                              for key, t in self.client.public("Ticker").items()}
         by_base = {r.base: r.key for r in self.orders.rules.values() if r.quote == "ZUSD"}
         total = Decimal(0)
         for asset, amount in self.balances.items():
@@ -212,6 +262,8 @@ class KrakenBroker:
         return txids
 
     def _mark(self, pair: str) -> Decimal:
+        if pair in self.marks:
+            return self.marks[pair]
         ticker = self.client.public("Ticker", {"pair": pair})
         return Decimal(next(iter(ticker.values()))["c"][0])
 
@@ -295,6 +347,22 @@ class KrakenBroker:
 
     # -- metrics and shutdown --------------------------------------------------------
 
+    def _snapshot(self) -> None:
+        """Figures for heartbeats and metrics, computed here on the worker thread and read
+        by the socket thread as one immutable object."""
+        if self.trader is not None:
+            summary = self.trader.summary()
+            if self.trader.valuation is not None:
+                self.equity_usd = self.trader.valuation.equity_usd
+        else:
+            summary = {"mode": "monitor", "strategy": "none"}
+            if self.equity_usd is not None:
+                summary["equity_usd"] = str(self.equity_usd)
+        self._summary = summary
+
+    def summary(self) -> dict[str, str]:
+        return self._summary
+
     def metrics(self) -> tuple[list[MetricPoint], list[MetricPoint], list[HistogramPoint]]:
         counters, histograms = self.stats.points()
         gauges = [MetricPoint("nija_account_balance", (("asset", a),), float(v))
@@ -303,9 +371,17 @@ class KrakenBroker:
                    for p, ok in sorted(self.permissions.items())]
         if self.equity_usd is not None:
             gauges.append(MetricPoint("nija_account_equity_usd", (), float(self.equity_usd)))
+        if self.trader is not None:
+            more_counters, more_gauges = trading_points(self.trader, self._summary)
+            counters += more_counters
+            gauges += more_gauges
         return counters, gauges, histograms
 
     def close(self, deadline_s: float) -> None:
+        if self.trader is not None:
+            self.trader.save()
+        if self.publisher is not None:
+            self.publisher.close()
         self.journal.close()
         self.client.close()
         self.nonces.close()

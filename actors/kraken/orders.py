@@ -78,6 +78,8 @@ class OrderManager:
         self.sleep = sleep
         self.rules: dict[str, PairRules] = {}
         self.placed_at: dict[str, float] = {}  # txid -> monotonic time, for cancel penalties
+        # Told of every order that reached the venue (txid, params): fills are watched for.
+        self.listeners: list[Callable[[str, dict[str, str]], None]] = []
 
     def load_rules(self) -> None:
         pairs = self.client.public("AssetPairs")
@@ -167,6 +169,8 @@ class OrderManager:
         self.journal.placed(entry.cl_ord_id, txid)
         self.placed_at[txid] = time.monotonic()
         self.stats.order(entry.params["type"], entry.params["ordertype"], "placed")
+        for listener in self.listeners:
+            listener(txid, entry.params)
         return PlacedOrder(entry.cl_ord_id, txid, reconciled)
 
     def lookup(self, cl_ord_id: str) -> str | None:

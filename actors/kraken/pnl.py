@@ -2,7 +2,9 @@
 
 Average-cost accounting per pair: buys raise the position at their cost plus fee, sells
 realise (price - average cost) on the volume sold, minus their fee. Unrealised P&L marks
-the remaining position at the last price. Pure: trades and marks are passed in.
+the remaining position at the last price. Trades book in `trade_order` (venue time, order
+txid, trade id); `Book.apply` is the one booking rule, shared with the account's
+incremental `actors.trading.ledger.TradeLedger`. Pure: trades and marks are passed in.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ USD_QUOTES = ("ZUSD", "USD")
 
 @dataclass
 class Book:
+    """One pair's average-cost position, in its quote currency."""
+
     volume: Decimal = ZERO
     cost: Decimal = ZERO  # quote spent on the open volume, fees included
     realised: Decimal = ZERO
@@ -27,23 +31,39 @@ class Book:
     def average(self) -> Decimal:
         return self.cost / self.volume if self.volume else ZERO
 
+    def apply(self, side: str, volume: Decimal, cost: Decimal, fee: Decimal) -> None:
+        """Book one fill. A buy adds its cost plus fee to the open cost; a sell realises
+        its proceeds less the average cost of what it sold, less its fee. A sell larger
+        than the open volume realises only the part that was held (the rest was bought
+        before the history began or elsewhere). Raises ValueError on a side other than
+        "buy" or "sell", rather than guessing."""
+        self.fees += fee
+        if side == "buy":
+            self.volume += volume
+            self.cost += cost + fee
+        elif side == "sell":
+            sold = min(volume, self.volume)
+            basis = self.average * sold
+            self.realised += cost * (sold / volume if volume else ZERO) - basis - fee
+            self.volume -= sold
+            self.cost -= basis
+        else:
+            raise ValueError(f"trade side must be 'buy' or 'sell', not {side!r}")
+
+
+def trade_order(trade_id: str, trade: Mapping[str, Any]) -> tuple[float, str, str]:
+    """The order trades are booked in: venue time, then order txid, then trade id (so
+    fills of one order at the same instant always book in the same order)."""
+    return float(trade["time"]), str(trade["ordertxid"]), trade_id
+
 
 def replay(trades: Mapping[str, Mapping[str, Any]]) -> dict[str, Book]:
-    """Books per pair from TradesHistory entries, oldest first."""
+    """Books per pair from TradesHistory entries (keyed by trade id), oldest first."""
     books: dict[str, Book] = {}
-    for trade in sorted(trades.values(), key=lambda t: (float(t["time"]), str(t["ordertxid"]))):
-        book = books.setdefault(str(trade["pair"]), Book())
+    for _, trade in sorted(trades.items(), key=lambda kv: trade_order(*kv)):
         volume, cost, fee = (Decimal(str(trade[k])) for k in ("vol", "cost", "fee"))
-        book.fees += fee
-        if trade["type"] == "buy":
-            book.volume += volume
-            book.cost += cost + fee
-        else:
-            sold = min(volume, book.volume)
-            basis = book.average * sold
-            book.realised += cost * (sold / volume if volume else ZERO) - basis - fee
-            book.volume -= sold
-            book.cost -= basis
+        books.setdefault(str(trade["pair"]), Book()).apply(str(trade["type"]), volume, cost,
+                                                           fee)
     return books
 
 

@@ -156,7 +156,7 @@ def test_an_invalid_nonce_is_recovered_by_one_jump(venue, tmp_path):
 
 
 def test_a_lockout_stops_calls_on_the_key_and_is_remembered(own_venue, tmp_path):
-    venue = own_venue(faults="[endpoint.Balance]\nlockout = 1.0\n")
+    venue = own_venue(faults="[endpoint.BalanceEx]\nlockout = 1.0\n")
     client, name = venue.account()
     broker = broker_for(venue.url, client, tmp_path)
     with pytest.raises(TemporaryLockout):

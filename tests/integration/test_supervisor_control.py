@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from decimal import Decimal
 
 import pytest
 
@@ -113,7 +114,7 @@ def test_query_balance_is_answered_by_the_actor(fleet: RunningSupervisor):
     done = fleet.ctl("query", "daivon", "balance")
     assert done.returncode == 0, done.stderr
     balances = json.loads(done.stdout)["balances"]
-    assert balances["ZUSD"].startswith("10000")
+    assert Decimal(balances["ZUSD"]) > 0 and "XXBT" in balances  # the paper account's funds
 
 
 @pytest.mark.timeout(60)

@@ -61,7 +61,8 @@ def test_sigterm_stops_every_process_within_the_deadline():
         assert elapsed < SHUTDOWN_DEADLINE_S, f"shutdown took {elapsed:.1f}s"
         stopped = sup.log_lines("info", contains="stopped (exited with code 0)")
         assert sorted(e.get("msg", "").split()[0] for e in stopped) == [
-            "kraken:daivon", "kraken:master", "kraken:tania"], "actors were not stopped cleanly"
+            "kraken:daivon", "kraken:market", "kraken:master", "kraken:tania"], (
+            "actors were not stopped cleanly")
         assert sup.log_lines("info", contains="supervisor stopped")
 
 

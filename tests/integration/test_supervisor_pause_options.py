@@ -10,6 +10,9 @@ import pytest
 
 from tests.supervisor_harness import RunningSupervisor
 
+# A paper account that never trades on its own: every order here is the test's.
+HOLD_MASTER = '[[account]]\nname = "master"\nstrategy = "hold"\n'
+
 
 def _query(sup: RunningSupervisor, *args: str) -> dict[str, object]:
     done = sup.ctl(*args)
@@ -19,7 +22,7 @@ def _query(sup: RunningSupervisor, *args: str) -> dict[str, object]:
 
 @pytest.mark.timeout(120)
 def test_cancel_open_and_flatten():
-    with RunningSupervisor(["master"], config='[paper]\naccounts = ["master"]\n') as sup:
+    with RunningSupervisor(["master"], config=HOLD_MASTER) as sup:
         ticker = _query(sup, "query", "master", "ticker", "-p", "pair=XBTUSD")["ticker"]
         last = Decimal(ticker["XXBTZUSD"]["c"][0])
         low = str((last * Decimal("0.5")).quantize(Decimal("0.1")))

@@ -77,7 +77,8 @@ def _kill_until_failed(sup: RunningSupervisor, account: str, others: dict[str, i
 @pytest.mark.timeout(120)
 def test_crash_loop_parks_only_that_account_and_operator_restart_revives_it():
     with RunningSupervisor() as sup:
-        others = {name: sup.pid_of(name) for name in ("master", "tania")}
+        sup.with_market = True  # the market data actor must not notice either
+        others = {name: sup.pid_of(name) for name in ("market", "master", "tania")}
 
         killed = _kill_until_failed(sup, "daivon", others)
 
@@ -105,7 +106,8 @@ def test_crash_loop_parks_only_that_account_and_operator_restart_revives_it():
 @pytest.mark.timeout(60)
 def test_hung_actor_is_killed_and_restarted_after_missing_heartbeats():
     with RunningSupervisor() as sup:
-        others = {name: sup.pid_of(name) for name in ("master", "daivon")}
+        sup.with_market = True  # the market data actor must not notice either
+        others = {name: sup.pid_of(name) for name in ("market", "master", "daivon")}
         victim = sup.pid_of("tania")
         hung = psutil.Process(victim)
 

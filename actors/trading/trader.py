@@ -1,0 +1,417 @@
+"""One account's trading, inside its actor, on the broker's worker thread.
+
+Candles and prices come from the market data actor over the bus; a follower also gets
+its leader's fills. Each decision goes strategy -> planner (under the account's own risk
+limits) -> `OrderManager` (journal first, idempotent). Fills are learned by polling the
+account's own working orders and, only when one filled, reading the trade history into
+the ledger (the venue is the truth for positions and P&L). A leader publishes each new
+trade for its followers.
+
+Pause is strict: while paused the trader sends no order at all (timed-out orders are
+still cancelled); `nijactl pause --flatten` is the way to exit positions.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol
+
+from actors.broker import BrokerError
+from actors.execution import (
+    Blocked,
+    Cancel,
+    LeaderFill,
+    OrderIntent,
+    plan_follow,
+    plan_rebalance,
+    plan_stops,
+    plan_timeouts,
+)
+from actors.execution.risk import AccountView
+from actors.kraken.errors import KrakenError
+from actors.kraken.orders import OrderManager, PairRules
+from actors.launch import TradingSettings
+from actors.strategies import Candle, Position, SignalCounter, Strategy, Target, make_strategy
+from actors.trading.copying import BusPublisher, FollowedTrades
+from actors.trading.ledger import DayPnl, LedgerCorrupt, NewTrade, TradeLedger
+from actors.trading.tracker import OrderTracker, TrackedOrder, tracked_from_venue
+from actors.trading.valuation import Valuation, account_view, usd_pairs, value_account
+from protocol.bus import BusUnion, Candles, Fill, LeaderState, Prices
+
+log = logging.getLogger("nija.trading")
+ZERO = Decimal(0)
+POLL_OPEN_S = 1.0  # how often working orders are checked for fills
+LEADER_STATE_S = 2.0
+SYNC_TRADES_S = 60.0  # read the trade history this often even without a seen fill
+
+
+class AccountPort(Protocol):
+    """What the trader needs from its broker: the venue connection and fresh balances."""
+
+    orders: OrderManager
+    balances: dict[str, Decimal]
+    holds: dict[str, Decimal]
+
+    def private(self, method: str, data: dict[str, Any] | None = None) -> Any: ...
+
+    def refresh_balances(self) -> None: ...
+
+
+class Trader:
+    def __init__(self, settings: TradingSettings, account: str, broker: str,
+                 port: AccountPort, state_dir: Path, is_paused: Callable[[], bool],
+                 publisher: BusPublisher | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.account, self.broker = account, broker
+        self.port = port
+        self.state_dir = state_dir
+        self.is_paused = is_paused
+        self.publisher = publisher
+        self.clock = clock
+        self.strategy: Strategy | None = (
+            make_strategy(settings.strategy, **dict(settings.strategy_params))
+            if settings.mode == "independent" else None)
+        self.ledger_file, self.day_file = state_dir / "pnl.json", state_dir / "day.json"
+        self.ledger, self.day = _load_books(self.ledger_file, self.day_file)
+        self.followed = FollowedTrades(state_dir) if settings.mode == "follow" else None
+        self.tracker = OrderTracker()
+        self.signals = SignalCounter()
+        self.pairs: dict[str, PairRules] = {}
+        self.by_base: dict[str, PairRules] = {}
+        self.candles: dict[str, list[Candle]] = {}
+        self.targets: dict[str, Target] = {}
+        self.marks: dict[str, Decimal] = {}
+        self.leader_paused = False
+        self.leader_equity: Decimal | None = None
+        self.blocked = ""
+        self.last_order_at: float | None = None
+        self.valuation: Valuation | None = None
+        self.day_pnl = self.day_low = ZERO
+        self._fills_pending = False
+        self._next_poll = 0.0
+        self._next_leader_state = 0.0
+        self._next_sync = clock() + SYNC_TRADES_S
+        self.latencies: list[float] = []  # signal (bus publish) to AddOrder sent, seconds
+
+    # -- start ---------------------------------------------------------------------
+
+    def start(self) -> dict[str, Any]:
+        """Resolve pairs, reconcile the ledger with the venue and adopt open orders."""
+        rules = self.port.orders
+        self.pairs = {rules.rules_for(p).key: rules.rules_for(p) for p in self.settings.pairs}
+        self.by_base = usd_pairs(rules.rules.values())
+        self.ledger.set_quotes({key: pair.quote for key, pair in rules.rules.items()})
+        self.sync_trades(publish=False)
+        opened = self.port.private("OpenOrders")["open"]
+        for txid, info in opened.items():
+            pair = self._pair_key(str(info["descr"]["pair"]))
+            if pair is not None:
+                self.tracker.track(tracked_from_venue(txid, info, pair))
+        rules.listeners.append(self._on_placed)
+        return {"mode": self.settings.mode, "strategy": self.settings.strategy,
+                "pairs": sorted(self.pairs), "adopted_orders": len(self.tracker.orders)}
+
+    def _pair_key(self, name: str) -> str | None:
+        try:
+            return self.port.orders.rules_for(name).key
+        except BrokerError:
+            return None
+
+    def _on_placed(self, txid: str, params: dict[str, str]) -> None:
+        """Every order this account places (strategy, follow, nijactl) is watched for fills."""
+        price = params.get("price")
+        self.tracker.track(TrackedOrder(
+            txid=txid, pair=params["pair"], side="buy" if params["type"] == "buy" else "sell",
+            volume=Decimal(params["volume"]), placed_at=self.clock(),
+            price=Decimal(price) if price and params["ordertype"] == "limit" else None))
+        self.last_order_at = self.clock()
+        self._next_poll = 0.0
+
+    # -- bus -------------------------------------------------------------------------
+
+    def on_bus(self, messages: Sequence[BusUnion]) -> float | None:
+        for message in messages:
+            if isinstance(message, Prices):
+                self.marks.update({k: v for k, v in message.last.items() if v > 0})
+                self._revalue()
+                self._check_stops(message.published_at)
+            elif isinstance(message, Candles):
+                self._on_candles(message)
+            elif isinstance(message, LeaderState):
+                self.leader_paused = message.paused
+                self.leader_equity = message.equity_usd
+            elif isinstance(message, Fill):
+                self._on_leader_fill(message)
+        return 0.0 if self.tracker.orders and self._next_poll == 0.0 else None
+
+    def _on_candles(self, message: Candles) -> None:
+        rows = [Candle(r.time, r.open, r.high, r.low, r.close, r.volume)
+                for r in message.candles]
+        self.candles[message.pair] = rows
+        if self.strategy is None or message.pair not in self.pairs or not rows:
+            return
+        self.marks.setdefault(message.pair, rows[-1].close)
+        self._revalue()
+        held = self.valuation.positions.get(message.pair, ZERO) if self.valuation else ZERO
+        average = self.ledger.average_price(message.pair)
+        target = self.strategy.decide(message.pair, rows, Position(message.pair, held, average))
+        self.targets[message.pair] = target
+        kind = self.signals.record(target)
+        if kind:
+            log.info("signal %s %s: %s", kind, self.pairs[message.pair].altname, target.reason)
+        view = self._view()
+        if view is None:
+            return
+        pair = self.pairs[message.pair]
+        plan: list[Any] = plan_stops(target.stop_loss, target.take_profit, pair, view)
+        if not plan:
+            plan = plan_rebalance(target.fraction, pair, view, self.settings.limits,
+                                  limit_offset_bps=self.settings.limit_offset_bps)
+        self._execute(plan, signal_at=message.published_at)
+
+    def _check_stops(self, signal_at: float) -> None:
+        view = self._view()
+        if view is None:
+            return
+        for key, target in self.targets.items():
+            if target.is_long and key in self.pairs:
+                self._execute(plan_stops(target.stop_loss, target.take_profit, self.pairs[key],
+                                         view), signal_at=signal_at)
+
+    def _on_leader_fill(self, fill: Fill) -> None:
+        if self.followed is None or fill.leader != self.settings.leader:
+            return
+        if fill.trade_id in self.followed:
+            return
+        age = self.clock() - fill.time
+        if age > self.settings.max_fill_age_s:
+            log.warning("not following leader trade %s: %.0fs old (max_fill_age_s %.0f)",
+                        fill.trade_id, age, self.settings.max_fill_age_s)
+            return
+        if (fill.side == "buy" and self.leader_paused
+                and not self.settings.follow_when_leader_paused):
+            self._block(f"leader {fill.leader} is paused: not opening positions")
+            return
+        pair = self.port.orders.rules.get(fill.pair)
+        view = self._view(extra_mark=(fill.pair, fill.price))
+        if pair is None or view is None:
+            self._block(f"cannot follow {fill.trade_id}: no rules or no valuation yet")
+            return
+        plan = plan_follow(LeaderFill(fill.pair, fill.side, fill.volume, fill.price,
+                                      fill.trade_id), fill.leader_equity_usd, pair, view,
+                           self.settings.limits, limit_offset_bps=self.settings.limit_offset_bps)
+        if any(isinstance(p, OrderIntent) for p in plan):
+            self.followed.add(fill.trade_id)  # at most once, even across a crash
+        self._execute(plan, signal_at=fill.published_at)
+
+    # -- periodic ----------------------------------------------------------------------
+
+    def tick(self) -> float:
+        now = self.clock()
+        if self.tracker.orders and now >= self._next_poll:
+            self._poll_orders()
+            self._next_poll = now + POLL_OPEN_S
+        if self._fills_pending or now >= self._next_sync:
+            if self._fills_pending:
+                self.port.refresh_balances()
+            self.sync_trades(publish=self.publisher is not None)
+            self._fills_pending = False
+            self._next_sync = now + SYNC_TRADES_S
+        self._revalue()
+        view = self._view()
+        if view is not None:
+            self._execute(plan_timeouts(view, now, self.settings.order_timeout_s,
+                                        rules=self.port.orders.rules,
+                                        limits=self.settings.limits))
+        if self.publisher is not None and now >= self._next_leader_state:
+            self.publisher.publish(LeaderState(
+                broker=self.broker, leader=self.account, paused=self.is_paused(),
+                equity_usd=self.valuation.equity_usd if self.valuation else None,
+                published_at=time.time()))
+            self._next_leader_state = now + LEADER_STATE_S
+        return POLL_OPEN_S if self.tracker.orders else LEADER_STATE_S
+
+    def _poll_orders(self) -> None:
+        result = self.port.private("QueryOrders", {"txid": ",".join(self.tracker.txids())})
+        before = dict(self.tracker.orders)
+        update = self.tracker.update(result)
+        for txid, status in update.closed:
+            entry = self.port.orders.journal.by_txid(txid)
+            if entry is not None and entry.status == "placed":
+                self.port.orders.journal.closed(entry.cl_ord_id, txid, status)
+            order = before[txid]
+            if status == "closed":
+                self._count(order, "filled")
+            elif order.vol_exec < order.volume:
+                self._count(order, "cancelled" if status == "canceled" else status)
+        if update.filled:
+            self._fills_pending = True
+
+    def sync_trades(self, publish: bool) -> list[NewTrade]:
+        """Read the trade history since the ledger's watermark; publish new trades."""
+        trades: dict[str, Any] = {}
+        start = self.ledger.fetch_from()
+        while True:
+            page = self.port.private("TradesHistory", {
+                "start": None if start is None else f"{start:.6f}", "ofs": len(trades)})
+            trades.update(page["trades"])
+            if not page["trades"] or len(trades) >= int(page["count"]):
+                break
+        new = self.ledger.apply(trades)
+        if new:
+            self.ledger.save(self.ledger_file)
+            self._revalue()
+        if publish and self.publisher is not None:
+            equity = self.valuation.equity_usd if self.valuation else ZERO
+            for trade in new:
+                self.publisher.publish(Fill(
+                    broker=self.broker, leader=self.account, trade_id=trade.trade_id,
+                    order_txid=trade.order_txid, pair=trade.pair, side=trade.side,
+                    volume=trade.volume, price=trade.price, leader_equity_usd=equity,
+                    time=trade.time, published_at=time.time()))
+        return new
+
+    # -- execution ---------------------------------------------------------------------
+
+    def _execute(self, plan: Sequence[Any], signal_at: float | None = None) -> None:
+        cancelled: dict[str, Decimal] = {}
+        for item in plan:
+            if isinstance(item, Blocked):
+                self._block(item.reason)
+            elif isinstance(item, Cancel):
+                remaining = self._cancel(item)
+                if remaining is not None:
+                    cancelled[item.txid] = remaining
+            elif isinstance(item, OrderIntent):
+                if item.replaces is not None:
+                    if item.replaces not in cancelled:
+                        continue  # the cancel failed: the original may have filled
+                    item = _resized(item, cancelled[item.replaces])
+                self._place(item, signal_at)
+
+    def _cancel(self, cancel: Cancel) -> Decimal | None:
+        """Cancel, then read what the order left unfilled (None: nothing was cancelled)."""
+        log.info("cancel %s: %s", cancel.txid, cancel.reason)
+        try:
+            if self.port.orders.cancel(cancel.txid) != 1:
+                return None
+            info = self.port.private("QueryOrders", {"txid": cancel.txid})[cancel.txid]
+        except KrakenError as exc:
+            log.warning("cancel %s failed: %s", cancel.txid, exc)
+            return None
+        order = self.tracker.orders.get(cancel.txid)
+        self.tracker.update({cancel.txid: {**info, "status": "canceled"}})
+        if order is not None:
+            self._count(order, "cancelled")
+            if order.vol_exec > 0:
+                self._fills_pending = True
+        return Decimal(str(info["vol"])) - Decimal(str(info.get("vol_exec", "0")))
+
+    def _place(self, intent: OrderIntent, signal_at: float | None) -> None:
+        if self.is_paused():
+            self._block(f"account paused: not sending {intent.side} {intent.pair}")
+            return
+        orders = self.port.orders
+        mark = self.marks.get(intent.pair, intent.price or ZERO)
+        try:
+            params = orders.prepare(intent.pair, intent.side, intent.ordertype, intent.volume,
+                                    intent.price, mark, post_only=intent.post_only,
+                                    timeinforce=intent.timeinforce)
+            if signal_at is not None:
+                self.latencies.append(max(0.0, time.time() - signal_at))
+                del self.latencies[:-1000]
+            placed = orders.place(params)
+        except (BrokerError, KrakenError) as exc:
+            log.warning("order not placed (%s %s %s): %s", intent.side, intent.volume,
+                        intent.pair, exc)
+            self._block(f"last order refused: {exc}")
+            return
+        self.blocked = ""
+        log.info("placed %s %s %s %s (%s): %s", intent.ordertype, intent.side, intent.volume,
+                 intent.pair, placed.txid, intent.reason)
+
+    def _block(self, reason: str) -> None:
+        if reason != self.blocked:
+            log.info("%s", reason)
+        self.blocked = reason
+
+    def _count(self, order: TrackedOrder, outcome: str) -> None:
+        """Final outcomes join `nija_orders_total` next to placed/rejected."""
+        self.port.orders.stats.order(order.side, "market" if order.price is None else "limit",
+                                     outcome)
+
+    # -- valuation ---------------------------------------------------------------------
+
+    def _revalue(self) -> None:
+        self.valuation = value_account(self.port.balances, self.port.holds, self.marks,
+                                       self.by_base)
+        if self.valuation.equity_usd > 0 and not self.valuation.unvalued:
+            # Only a complete valuation may set or move the day's baseline.
+            self.day_pnl, self.day_low = self.day.observe(self.valuation.equity_usd,
+                                                          self.clock())
+
+    def _view(self, extra_mark: tuple[str, Decimal] | None = None) -> AccountView | None:
+        if self.valuation is None:
+            self._revalue()
+        assert self.valuation is not None
+        marks = dict(self.marks)
+        if extra_mark is not None:
+            marks.setdefault(*extra_mark)
+        try:
+            return account_view(self.valuation, marks, self.tracker.open_orders(),
+                                self.day_pnl, self.day_low, self.is_paused())
+        except ValueError as exc:
+            self._block(f"cannot value the account yet: {exc}")
+            return None
+
+    def save(self) -> None:
+        self.ledger.save(self.ledger_file)
+        self.day.save(self.day_file)
+
+    def summary(self) -> dict[str, str]:
+        valuation = self.valuation
+        pnl = self.ledger.valuation(self.marks)
+        figures = {
+            "mode": self.settings.mode if self.settings.mode == "independent"
+            else f"follow {self.settings.leader}",
+            "strategy": self.settings.strategy,
+            "realised_pnl_usd": str(pnl["realised_pnl"]),
+            "unrealised_pnl_usd": str(pnl["unrealised_pnl"]),
+            "day_pnl_usd": str(self.day_pnl),
+            "open_orders": str(len(self.tracker.orders)),
+            "last_order_at": "" if self.last_order_at is None else f"{self.last_order_at:.3f}",
+            "blocked": self.blocked,
+        }
+        if valuation is not None:
+            figures.update(equity_usd=str(valuation.equity_usd),
+                           exposure_usd=str(valuation.exposure_usd),
+                           positions=str(len(valuation.positions)))
+        return figures
+
+
+def _resized(intent: OrderIntent, remaining: Decimal) -> OrderIntent:
+    """The market fallback trades exactly what the cancelled order left unfilled."""
+    return replace(intent, volume=min(intent.volume, remaining))
+
+
+def _load_books(ledger_file: Path, day_file: Path) -> tuple[TradeLedger, DayPnl]:
+    """The persisted ledger and day baseline. An unreadable ledger is rebuilt from the
+    venue's full trade history (the venue is the truth); an unreadable day file starts
+    today's baseline afresh, said loudly, since the daily loss low is lost with it."""
+    try:
+        ledger = TradeLedger.load(ledger_file)
+    except LedgerCorrupt as exc:
+        log.error("%s; rebuilding positions and P&L from the venue's trade history", exc)
+        ledger = TradeLedger()
+    try:
+        day = DayPnl.load(day_file)
+    except LedgerCorrupt as exc:
+        log.error("%s; today's P&L baseline starts again now", exc)
+        day = DayPnl()
+    return ledger, day
