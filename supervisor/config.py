@@ -230,6 +230,12 @@ class PaperSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     accounts: tuple[str, ...] = (MASTER, "daivon", "tania")
     balances: dict[str, str] = msgspec.field(
         default_factory=lambda: {"ZUSD": "10000", "XXBT": "0.05", "USDT": "500"})
+    # Per-account starting funds, replacing `balances` for that account (e.g. a small
+    # follower next to a large leader).
+    account_balances: dict[str, dict[str, str]] = {}
+
+    def balances_for(self, account: str) -> dict[str, str]:
+        return dict(self.account_balances.get(account, self.balances))
 
     def __post_init__(self) -> None:
         _require(self.speed > 0, "speed", "must be > 0")
@@ -239,6 +245,11 @@ class PaperSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         _require(len(set(self.accounts)) == len(self.accounts), "accounts", "duplicate name")
         for asset, amount in self.balances.items():
             _require(_is_amount(amount), f"balances.{asset}", "must be a decimal number >= 0")
+        for name, funds in self.account_balances.items():
+            _require(_NAME.fullmatch(name) is not None, f"account_balances.{name}", _NAME_RULE)
+            for asset, amount in funds.items():
+                _require(_is_amount(amount), f"account_balances.{name}.{asset}",
+                         "must be a decimal number >= 0")
 
 
 class Config(msgspec.Struct, frozen=True):

@@ -42,7 +42,7 @@ class PaperVenue:
         """Fresh keys for every paper account (the venue starts empty on each start), at
         the tier the account is configured with, so the client's rate model matches."""
         paper = self.config.paper
-        added = [new_key(a.name, tier=a.tier, balances=dict(paper.balances))
+        added = [new_key(a.name, tier=a.tier, balances=paper.balances_for(a.name))
                  for a in accounts if a.name not in self.keys]
         for spec in added:
             self.keys[spec.name] = spec

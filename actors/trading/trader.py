@@ -38,6 +38,7 @@ from actors.kraken.orders import OrderManager, PairRules
 from actors.launch import TradingSettings
 from actors.strategies import Candle, Position, SignalCounter, Strategy, Target, make_strategy
 from actors.trading.copying import BusPublisher, FollowedTrades
+from actors.trading.latency import SignalLatency
 from actors.trading.ledger import DayPnl, LedgerCorrupt, NewTrade, TradeLedger
 from actors.trading.tracker import OrderTracker, TrackedOrder, tracked_from_venue
 from actors.trading.valuation import Valuation, account_view, usd_pairs, value_account
@@ -97,7 +98,7 @@ class Trader:
         self._next_poll = 0.0
         self._next_leader_state = 0.0
         self._next_sync = clock() + SYNC_TRADES_S
-        self.latencies: list[float] = []  # signal (bus publish) to AddOrder sent, seconds
+        self.latency = SignalLatency()
 
     # -- start ---------------------------------------------------------------------
 
@@ -173,7 +174,7 @@ class Trader:
         if not plan:
             plan = plan_rebalance(target.fraction, pair, view, self.settings.limits,
                                   limit_offset_bps=self.settings.limit_offset_bps)
-        self._execute(plan, signal_at=message.published_at)
+        self._execute(plan, signal=("candles", message.published_at))
 
     def _check_stops(self, signal_at: float) -> None:
         view = self._view()
@@ -182,7 +183,7 @@ class Trader:
         for key, target in self.targets.items():
             if target.is_long and key in self.pairs:
                 self._execute(plan_stops(target.stop_loss, target.take_profit, self.pairs[key],
-                                         view), signal_at=signal_at)
+                                         view), signal=("prices", signal_at))
 
     def _on_leader_fill(self, fill: Fill) -> None:
         if self.followed is None or fill.leader != self.settings.leader:
@@ -208,7 +209,7 @@ class Trader:
                            self.settings.limits, limit_offset_bps=self.settings.limit_offset_bps)
         if any(isinstance(p, OrderIntent) for p in plan):
             self.followed.add(fill.trade_id)  # at most once, even across a crash
-        self._execute(plan, signal_at=fill.published_at)
+        self._execute(plan, signal=("leader_fill", fill.published_at))
 
     # -- periodic ----------------------------------------------------------------------
 
@@ -279,7 +280,8 @@ class Trader:
 
     # -- execution ---------------------------------------------------------------------
 
-    def _execute(self, plan: Sequence[Any], signal_at: float | None = None) -> None:
+    def _execute(self, plan: Sequence[Any], signal: tuple[str, float] | None = None) -> None:
+        """Carry out a plan in order; `signal` is (source, publish time) of what caused it."""
         cancelled: dict[str, Decimal] = {}
         for item in plan:
             if isinstance(item, Blocked):
@@ -293,7 +295,7 @@ class Trader:
                     if item.replaces not in cancelled:
                         continue  # the cancel failed: the original may have filled
                     item = _resized(item, cancelled[item.replaces])
-                self._place(item, signal_at)
+                self._place(item, signal)
 
     def _cancel(self, cancel: Cancel) -> Decimal | None:
         """Cancel, then read what the order left unfilled (None: nothing was cancelled)."""
@@ -313,7 +315,7 @@ class Trader:
                 self._fills_pending = True
         return Decimal(str(info["vol"])) - Decimal(str(info.get("vol_exec", "0")))
 
-    def _place(self, intent: OrderIntent, signal_at: float | None) -> None:
+    def _place(self, intent: OrderIntent, signal: tuple[str, float] | None) -> None:
         if self.is_paused():
             self._block(f"account paused: not sending {intent.side} {intent.pair}")
             return
@@ -323,10 +325,9 @@ class Trader:
             params = orders.prepare(intent.pair, intent.side, intent.ordertype, intent.volume,
                                     intent.price, mark, post_only=intent.post_only,
                                     timeinforce=intent.timeinforce)
-            if signal_at is not None:
-                self.latencies.append(max(0.0, time.time() - signal_at))
-                del self.latencies[:-1000]
             placed = orders.place(params)
+            if signal is not None:
+                self.latency.observe(signal[0], time.time() - signal[1])
         except (BrokerError, KrakenError) as exc:
             log.warning("order not placed (%s %s %s): %s", intent.side, intent.volume,
                         intent.pair, exc)

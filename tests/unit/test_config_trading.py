@@ -368,3 +368,21 @@ def test_describe_shows_each_accounts_role_and_the_market() -> None:
             "pairs=XBTUSD,ETHUSD ") in text
     assert ("market: market actor per broker polls XBTUSD,ETHUSD (1-minute candles, window 120, "
             "every 2.0s, at most 0.9 public calls/s)") in text
+
+
+def test_paper_account_balances_replace_the_default_for_that_account_only():
+    from supervisor.config import PaperSettings
+
+    paper = PaperSettings(balances={"ZUSD": "10000"},
+                          account_balances={"daivon": {"ZUSD": "2500"}})
+    assert paper.balances_for("daivon") == {"ZUSD": "2500"}
+    assert paper.balances_for("tania") == {"ZUSD": "10000"}
+
+
+def test_paper_account_balances_must_be_amounts():
+    import pytest as _pytest
+
+    from supervisor.config import ConfigError, PaperSettings
+
+    with _pytest.raises(ConfigError, match=r"account_balances\.daivon\.ZUSD"):
+        PaperSettings(account_balances={"daivon": {"ZUSD": "lots"}})
