@@ -13,6 +13,7 @@ BENCHMARKS = {
     "supervisor": "bench.supervisor",
     "kraken": "bench.kraken",
     "logging": "bench.logging_paths",
+    "trading": "bench.trading",
 }
 
 

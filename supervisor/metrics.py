@@ -48,6 +48,7 @@ class ActorSeries:
     state: str = "starting"
     up: bool = False
     paused: bool = False
+    is_account: bool = True  # False for the market data actor: it has nothing to pause
     restarts: int = 0
     heartbeat_age_s: float | None = None
     rss_bytes: float | None = None
@@ -128,7 +129,8 @@ class MetricsState(Collector):
             up.add_metric(lv, 1.0 if series.up else 0.0)
             for name in STATES:
                 state.add_metric([*lv, name], 1.0 if series.state == name else 0.0)
-            paused.add_metric(lv, 1.0 if series.paused else 0.0)
+            if series.is_account:
+                paused.add_metric(lv, 1.0 if series.paused else 0.0)
             restarts.add_metric(lv, series.restarts)
             if series.heartbeat_age_s is not None:
                 age.add_metric(lv, series.heartbeat_age_s)

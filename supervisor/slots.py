@@ -94,7 +94,8 @@ def new_slot(account: AccountConfig, launch: ActorLaunch, heartbeat_interval_s: 
         restart.backoff_initial_s, restart.backoff_max_s, restart.backoff_multiplier,
         restart.jitter, random.Random(),
     )
-    series = ActorSeries(account=account.name, broker=account.broker, paused=paused)
+    series = ActorSeries(account=account.name, broker=account.broker, paused=paused,
+                         is_account=launch.role == "account")
     slot = ActorSlot(account, launch, policy, HeartbeatMonitor(heartbeat_interval_s,
                                                                heartbeat_misses), series, paused)
     slot.monitor.start(time.monotonic())

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.supervisor_harness import RunningSupervisor
+from tests.supervisor_harness import RunningSupervisor, metric_samples
 from tests.venue_client import Admin
 
 FAST_TREND = """
@@ -89,6 +89,21 @@ def test_paper_accounts_trade_and_pnl_is_what_the_venue_ledger_implies():
         sup.wait_for(lambda: all(_filled(_venue_orders(admin, name))
                                  for name in ("daivon", "tania")), 60,
                      "followers to mirror a master fill")
+        def reported(scrape: str) -> bool:  # samples arrive every other heartbeat
+            return all(sum(metric_samples(scrape, "nija_orders_total", account=name,
+                                          result="placed")) >= 1
+                       for name in ("master", "daivon", "tania"))
+
+        def scrape_once_reported() -> str | None:
+            text = sup.scrape()
+            return text if reported(text) else None
+
+        scrape = sup.wait_for(scrape_once_reported, 15, "order counts in the metrics")
+        for name in ("master", "daivon", "tania"):
+            assert metric_samples(scrape, "nija_account_equity_usd", account=name)
+            assert metric_samples(scrape, "nija_account_pnl_usd", account=name, kind="realised")
+        assert sum(metric_samples(scrape, "nija_strategy_signals_total", account="master")) >= 1
+        assert not metric_samples(scrape, "nija_account_paused", account="market")
         for name in ("master", "daivon", "tania"):
             _quiesce(sup, name)
         time.sleep(2.5)  # a last fill seen by the poll is read into the ledger
