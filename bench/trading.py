@@ -63,7 +63,7 @@ class Plan:
     ready_timeout_s: float
 
 
-FULL = Plan(accounts=50, window_s=60.0, settle_s=5.0, signal_samples=25, signal_wait_s=100.0,
+FULL = Plan(accounts=50, window_s=60.0, settle_s=5.0, signal_samples=20, signal_wait_s=120.0,
             baseline_calls=200, followers=50, leader_trades=6, trade_gap_s=4.0,
             ready_timeout_s=150.0)
 QUICK = Plan(accounts=10, window_s=15.0, settle_s=3.0, signal_samples=8, signal_wait_s=30.0,

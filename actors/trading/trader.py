@@ -108,7 +108,7 @@ class Trader:
         self.pairs = {rules.rules_for(p).key: rules.rules_for(p) for p in self.settings.pairs}
         self.by_base = usd_pairs(rules.rules.values())
         self.ledger.set_quotes({key: pair.quote for key, pair in rules.rules.items()})
-        self.sync_trades(publish=False)
+        self._reconcile_ledger()
         opened = self.port.private("OpenOrders")["open"]
         for txid, info in opened.items():
             pair = self._pair_key(str(info["descr"]["pair"]))
@@ -117,6 +117,24 @@ class Trader:
         rules.listeners.append(self._on_placed)
         return {"mode": self.settings.mode, "strategy": self.settings.strategy,
                 "pairs": sorted(self.pairs), "adopted_orders": len(self.tracker.orders)}
+
+    def _reconcile_ledger(self) -> None:
+        """The venue is the truth: read what happened since the saved ledger's watermark;
+        if the trade count then differs from the venue's (a lost, stale or foreign file, or
+        a paper venue that started afresh), rebuild from the whole history."""
+        if self.ledger.trade_count:
+            self.sync_trades(publish=False)
+        venue_count = int(self.port.private("TradesHistory", {"ofs": 0})["count"])
+        if self.ledger.trade_count and self.ledger.trade_count == venue_count:
+            return
+        if self.ledger.trade_count:
+            log.warning("the saved ledger (%d trades) disagrees with the venue (%d trades); "
+                        "rebuilding positions and P&L from the full trade history",
+                        self.ledger.trade_count, venue_count)
+        self.ledger = TradeLedger()
+        self.ledger.set_quotes({k: p.quote for k, p in self.port.orders.rules.items()})
+        self.sync_trades(publish=False)
+        self.ledger.save(self.ledger_file)
 
     def _pair_key(self, name: str) -> str | None:
         try:
