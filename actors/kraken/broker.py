@@ -344,7 +344,7 @@ class KrakenBroker:
 
     def _q_signal_latency(self, params: dict[str, str]) -> dict[str, Any]:
         """The last signal-to-order latencies in seconds, per source (for benchmarks)."""
-        return {"samples": self.trader.latency.samples() if self.trader else {}}
+        return {"samples": self.trader.executor.latency.samples() if self.trader else {}}
 
     def _q_cancel_all(self, params: dict[str, str]) -> dict[str, Any]:
         return self.cancel_all()
@@ -379,7 +379,7 @@ class KrakenBroker:
             more_counters, more_gauges = trading_points(self.trader, self._summary)
             counters += more_counters
             gauges += more_gauges
-            histograms += self.trader.latency.points()
+            histograms += self.trader.executor.latency.points()
         return counters, gauges, histograms
 
     def close(self, deadline_s: float) -> None:

@@ -16,15 +16,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from actors.broker import BrokerError
 from actors.execution import (
-    Blocked,
-    Cancel,
     LeaderFill,
     OrderIntent,
     plan_follow,
@@ -33,12 +30,11 @@ from actors.execution import (
     plan_timeouts,
 )
 from actors.execution.risk import AccountView
-from actors.kraken.errors import KrakenError
-from actors.kraken.orders import OrderManager, PairRules
+from actors.kraken.orders import PairRules
 from actors.launch import TradingSettings
 from actors.strategies import Candle, Position, SignalCounter, Strategy, Target, make_strategy
 from actors.trading.copying import BusPublisher, FollowedTrades
-from actors.trading.latency import SignalLatency
+from actors.trading.executor import AccountPort, OrderExecutor
 from actors.trading.ledger import DayPnl, LedgerCorrupt, NewTrade, TradeLedger
 from actors.trading.tracker import OrderTracker, TrackedOrder, tracked_from_venue
 from actors.trading.valuation import Valuation, account_view, usd_pairs, value_account
@@ -49,18 +45,6 @@ ZERO = Decimal(0)
 POLL_OPEN_S = 1.0  # how often working orders are checked for fills
 LEADER_STATE_S = 2.0
 SYNC_TRADES_S = 60.0  # read the trade history this often even without a seen fill
-
-
-class AccountPort(Protocol):
-    """What the trader needs from its broker: the venue connection and fresh balances."""
-
-    orders: OrderManager
-    balances: dict[str, Decimal]
-    holds: dict[str, Decimal]
-
-    def private(self, method: str, data: dict[str, Any] | None = None) -> Any: ...
-
-    def refresh_balances(self) -> None: ...
 
 
 class Trader:
@@ -88,9 +72,9 @@ class Trader:
         self.candles: dict[str, list[Candle]] = {}
         self.targets: dict[str, Target] = {}
         self.marks: dict[str, Decimal] = {}
+        self.executor = OrderExecutor(port, self.tracker, self.marks, is_paused)
         self.leader_paused = False
         self.leader_equity: Decimal | None = None
-        self.blocked = ""
         self.last_order_at: float | None = None
         self.valuation: Valuation | None = None
         self.day_pnl = self.day_low = ZERO
@@ -98,7 +82,6 @@ class Trader:
         self._next_poll = 0.0
         self._next_leader_state = 0.0
         self._next_sync = clock() + SYNC_TRADES_S
-        self.latency = SignalLatency()
 
     # -- start ---------------------------------------------------------------------
 
@@ -192,7 +175,7 @@ class Trader:
         if not plan:
             plan = plan_rebalance(target.fraction, pair, view, self.settings.limits,
                                   limit_offset_bps=self.settings.limit_offset_bps)
-        self._execute(plan, signal=("candles", message.published_at))
+        self.executor.execute(plan, signal=("candles", message.published_at))
 
     def _check_stops(self, signal_at: float) -> None:
         view = self._view()
@@ -200,8 +183,8 @@ class Trader:
             return
         for key, target in self.targets.items():
             if target.is_long and key in self.pairs:
-                self._execute(plan_stops(target.stop_loss, target.take_profit, self.pairs[key],
-                                         view), signal=("prices", signal_at))
+                plan = plan_stops(target.stop_loss, target.take_profit, self.pairs[key], view)
+                self.executor.execute(plan, signal=("prices", signal_at))
 
     def _on_leader_fill(self, fill: Fill) -> None:
         if self.followed is None or fill.leader != self.settings.leader:
@@ -215,19 +198,19 @@ class Trader:
             return
         if (fill.side == "buy" and self.leader_paused
                 and not self.settings.follow_when_leader_paused):
-            self._block(f"leader {fill.leader} is paused: not opening positions")
+            self.executor.block(f"leader {fill.leader} is paused: not opening positions")
             return
         pair = self.port.orders.rules.get(fill.pair)
         view = self._view(extra_mark=(fill.pair, fill.price))
         if pair is None or view is None:
-            self._block(f"cannot follow {fill.trade_id}: no rules or no valuation yet")
+            self.executor.block(f"cannot follow {fill.trade_id}: no rules or no valuation yet")
             return
         plan = plan_follow(LeaderFill(fill.pair, fill.side, fill.volume, fill.price,
                                       fill.trade_id), fill.leader_equity_usd, pair, view,
                            self.settings.limits, limit_offset_bps=self.settings.limit_offset_bps)
         if any(isinstance(p, OrderIntent) for p in plan):
             self.followed.add(fill.trade_id)  # at most once, even across a crash
-        self._execute(plan, signal=("leader_fill", fill.published_at))
+        self.executor.execute(plan, signal=("leader_fill", fill.published_at))
 
     # -- periodic ----------------------------------------------------------------------
 
@@ -236,16 +219,16 @@ class Trader:
         if self.tracker.orders and now >= self._next_poll:
             self._poll_orders()
             self._next_poll = now + POLL_OPEN_S
-        if self._fills_pending or now >= self._next_sync:
-            if self._fills_pending:
+        if self._fills_pending or self.executor.fills_pending or now >= self._next_sync:
+            if self._fills_pending or self.executor.fills_pending:
                 self.port.refresh_balances()
             self.sync_trades(publish=self.publisher is not None)
-            self._fills_pending = False
+            self._fills_pending = self.executor.fills_pending = False
             self._next_sync = now + SYNC_TRADES_S
         self._revalue()
         view = self._view()
         if view is not None:
-            self._execute(plan_timeouts(view, now, self.settings.order_timeout_s,
+            self.executor.execute(plan_timeouts(view, now, self.settings.order_timeout_s,
                                         rules=self.port.orders.rules,
                                         limits=self.settings.limits))
         if self.publisher is not None and now >= self._next_leader_state:
@@ -266,9 +249,9 @@ class Trader:
                 self.port.orders.journal.closed(entry.cl_ord_id, txid, status)
             order = before[txid]
             if status == "closed":
-                self._count(order, "filled")
+                self.executor.count(order, "filled")
             elif order.vol_exec < order.volume:
-                self._count(order, "cancelled" if status == "canceled" else status)
+                self.executor.count(order, "cancelled" if status == "canceled" else status)
         if update.filled:
             self._fills_pending = True
 
@@ -296,75 +279,6 @@ class Trader:
                     time=trade.time, published_at=time.time()))
         return new
 
-    # -- execution ---------------------------------------------------------------------
-
-    def _execute(self, plan: Sequence[Any], signal: tuple[str, float] | None = None) -> None:
-        """Carry out a plan in order; `signal` is (source, publish time) of what caused it."""
-        cancelled: dict[str, Decimal] = {}
-        for item in plan:
-            if isinstance(item, Blocked):
-                self._block(item.reason)
-            elif isinstance(item, Cancel):
-                remaining = self._cancel(item)
-                if remaining is not None:
-                    cancelled[item.txid] = remaining
-            elif isinstance(item, OrderIntent):
-                if item.replaces is not None:
-                    if item.replaces not in cancelled:
-                        continue  # the cancel failed: the original may have filled
-                    item = _resized(item, cancelled[item.replaces])
-                self._place(item, signal)
-
-    def _cancel(self, cancel: Cancel) -> Decimal | None:
-        """Cancel, then read what the order left unfilled (None: nothing was cancelled)."""
-        log.info("cancel %s: %s", cancel.txid, cancel.reason)
-        try:
-            if self.port.orders.cancel(cancel.txid) != 1:
-                return None
-            info = self.port.private("QueryOrders", {"txid": cancel.txid})[cancel.txid]
-        except KrakenError as exc:
-            log.warning("cancel %s failed: %s", cancel.txid, exc)
-            return None
-        order = self.tracker.orders.get(cancel.txid)
-        self.tracker.update({cancel.txid: {**info, "status": "canceled"}})
-        if order is not None:
-            self._count(order, "cancelled")
-            if order.vol_exec > 0:
-                self._fills_pending = True
-        return Decimal(str(info["vol"])) - Decimal(str(info.get("vol_exec", "0")))
-
-    def _place(self, intent: OrderIntent, signal: tuple[str, float] | None) -> None:
-        if self.is_paused():
-            self._block(f"account paused: not sending {intent.side} {intent.pair}")
-            return
-        orders = self.port.orders
-        mark = self.marks.get(intent.pair, intent.price or ZERO)
-        try:
-            params = orders.prepare(intent.pair, intent.side, intent.ordertype, intent.volume,
-                                    intent.price, mark, post_only=intent.post_only,
-                                    timeinforce=intent.timeinforce)
-            placed = orders.place(params)
-            if signal is not None:
-                self.latency.observe(signal[0], time.time() - signal[1])
-        except (BrokerError, KrakenError) as exc:
-            log.warning("order not placed (%s %s %s): %s", intent.side, intent.volume,
-                        intent.pair, exc)
-            self._block(f"last order refused: {exc}")
-            return
-        self.blocked = ""
-        log.info("placed %s %s %s %s (%s): %s", intent.ordertype, intent.side, intent.volume,
-                 intent.pair, placed.txid, intent.reason)
-
-    def _block(self, reason: str) -> None:
-        if reason != self.blocked:
-            log.info("%s", reason)
-        self.blocked = reason
-
-    def _count(self, order: TrackedOrder, outcome: str) -> None:
-        """Final outcomes join `nija_orders_total` next to placed/rejected."""
-        self.port.orders.stats.order(order.side, "market" if order.price is None else "limit",
-                                     outcome)
-
     # -- valuation ---------------------------------------------------------------------
 
     def _revalue(self) -> None:
@@ -386,7 +300,7 @@ class Trader:
             return account_view(self.valuation, marks, self.tracker.open_orders(),
                                 self.day_pnl, self.day_low, self.is_paused())
         except ValueError as exc:
-            self._block(f"cannot value the account yet: {exc}")
+            self.executor.block(f"cannot value the account yet: {exc}")
             return None
 
     def save(self) -> None:
@@ -405,18 +319,13 @@ class Trader:
             "day_pnl_usd": str(self.day_pnl),
             "open_orders": str(len(self.tracker.orders)),
             "last_order_at": "" if self.last_order_at is None else f"{self.last_order_at:.3f}",
-            "blocked": self.blocked,
+            "blocked": self.executor.blocked,
         }
         if valuation is not None:
             figures.update(equity_usd=str(valuation.equity_usd),
                            exposure_usd=str(valuation.exposure_usd),
                            positions=str(len(valuation.positions)))
         return figures
-
-
-def _resized(intent: OrderIntent, remaining: Decimal) -> OrderIntent:
-    """The market fallback trades exactly what the cancelled order left unfilled."""
-    return replace(intent, volume=min(intent.volume, remaining))
 
 
 def _load_books(ledger_file: Path, day_file: Path) -> tuple[TradeLedger, DayPnl]:
