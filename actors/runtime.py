@@ -12,7 +12,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -20,7 +20,7 @@ import zmq
 
 from actors.broker import Broker, BrokerError
 from actors.launch import ActorLaunch
-from protocol.bus import BusUnion, Candles, LeaderState, Prices, decode_bus
+from actors.subscriptions import BusSubscriptions
 from protocol.codec import MAX_FRAME_BYTES, ProtocolError, encode, supervisor_codec
 from protocol.messages import (
     PROTOCOL_VERSION,
@@ -90,8 +90,7 @@ class ActorRuntime:
         self.interval = launch.heartbeat_interval_s
         self.misses = 3
         self.poller = zmq.Poller()
-        self._subscriptions: list[zmq.Socket[bytes]] = []
-        self._bus_pending: list[BusUnion] = []
+        self.bus = BusSubscriptions(self.poller)
         self._bus_in_flight = False
 
     # -- plumbing ------------------------------------------------------------------
@@ -172,8 +171,7 @@ class ActorRuntime:
                 log.warning("shutdown deadline passed with work in flight")
                 self._exit_code = EXIT_OK
         self._flush_logs()
-        for sub in self._subscriptions:
-            sub.close(linger=0)
+        self.bus.close()
         return self._exit_code
 
     def _start_broker(self) -> dict[str, Any]:
@@ -204,49 +202,25 @@ class ActorRuntime:
             self._exit_code = EXIT_CRASH
             return
         self._start_attempts = 0
-        self._subscribe()
+        self.bus.subscribe(self.sock.context,
+                           (self.launch.market_endpoint, self.launch.leader_endpoint))
         self.set_state("paused" if self.paused.is_set() else "running")
         log.info("actor %s is %s", self.launch.actor_id, self.state)
 
     # -- the trading bus -------------------------------------------------------------
 
-    def _subscribe(self) -> None:
-        """SUB to the market data actor and the leader, once the broker can take messages.
-        Sockets live on this (the socket) thread; messages go to the broker's worker."""
-        if self._subscriptions:
-            return
-        for endpoint in (self.launch.market_endpoint, self.launch.leader_endpoint):
-            if not endpoint:
-                continue
-            sub = self.sock.context.socket(zmq.SUB)
-            sub.setsockopt(zmq.RCVHWM, 10_000)  # leader fills must not be dropped here
-            sub.setsockopt(zmq.LINGER, 0)
-            sub.setsockopt(zmq.SUBSCRIBE, b"")
-            sub.connect(endpoint)
-            self.poller.register(sub, zmq.POLLIN)
-            self._subscriptions.append(sub)
-
     def _drain_bus(self, sub: zmq.Socket[bytes]) -> None:
-        while True:
-            try:
-                frames = sub.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                break
-            try:
-                self._bus_pending.append(decode_bus(frames))
-            except ProtocolError as exc:
-                self.counters["dropped_frames"] += 1
-                log.warning("dropped a bus message: %s", exc)
+        dropped = self.bus.drain(sub)
+        self.counters["dropped_frames"] += dropped
         self._deliver_bus()
 
     def _deliver_bus(self) -> None:
         """One delivery in flight at a time, so a slow broker sees the newest candles and
         prices (coalesced) and every fill, in order, rather than a growing backlog."""
         broker = self.broker
-        if self._bus_in_flight or not self._bus_pending or broker is None:
+        if self._bus_in_flight or not self.bus.pending or broker is None:
             return
-        batch = coalesce(self._bus_pending)
-        self._bus_pending = []
+        batch = self.bus.take()
         self._bus_in_flight = True
         self.submit(lambda: broker.on_bus(batch), self._bus_done)
 
@@ -424,18 +398,3 @@ class ActorRuntime:
                 return
             self.send(record)
 
-
-def coalesce(messages: Sequence[BusUnion]) -> list[BusUnion]:
-    """Keep every Fill; of Candles (per pair), Prices and LeaderState (per leader) only the
-    newest, in the position of that newest one."""
-    def key(message: BusUnion) -> tuple[str, str] | None:
-        if isinstance(message, Candles):
-            return ("candles", message.pair)
-        if isinstance(message, Prices):
-            return ("prices", "")
-        if isinstance(message, LeaderState):
-            return ("leader", message.leader)
-        return None
-
-    last = {key(m): i for i, m in enumerate(messages) if key(m) is not None}
-    return [m for i, m in enumerate(messages) if (k := key(m)) is None or last[k] == i]

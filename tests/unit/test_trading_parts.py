@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from actors.kraken.orders import PairRules
-from actors.runtime import coalesce
+from actors.subscriptions import coalesce
 from actors.trading.tracker import OrderTracker, TrackedOrder, tracked_from_venue
 from actors.trading.valuation import account_view, usd_pairs, value_account
 from protocol.bus import CandleRow, Candles, Fill, LeaderState, Prices
