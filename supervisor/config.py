@@ -193,8 +193,8 @@ class SupervisorSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True
         if self.control is not None:
             self._check_control(self.control)
         if self.runtime_dir:
-            actors = len(os.fsencode(self.runtime_dir)) + len("/actors.sock")
-            _require(actors <= IPC_PATH_MAX, "runtime_dir", f"the actor socket path would be "
+            actors = len(os.fsencode(self.runtime_dir)) + len("/market-kraken.sock")
+            _require(actors <= IPC_PATH_MAX, "runtime_dir", f"the market socket path would be "
                      f"{actors} bytes, over the {IPC_PATH_MAX}-byte ipc limit; use a shorter "
                      "runtime_dir")
 
@@ -427,6 +427,18 @@ def _credentials(name: str, env: Mapping[str, str], origin: Mapping[str, str],
     return None if pair is None else Credentials(*pair)
 
 
+def _check_socket_paths(supervisor: SupervisorSettings, accounts: list[AccountConfig]) -> None:
+    """A leader binds `fills-<broker>-<name>.sock` in runtime_dir: refuse at load what
+    the kernel would refuse at bind time."""
+    runtime = os.fsencode(supervisor.runtime_dir or "")
+    for account in accounts:
+        size = len(runtime) + len(f"/fills-{account.broker}-{account.name}.sock")
+        if size > IPC_PATH_MAX:
+            raise ConfigError(f"runtime_dir: the bus socket of account {account.name!r} would "
+                              f"be {size} bytes, over the {IPC_PATH_MAX}-byte ipc limit; use a "
+                              "shorter runtime_dir")
+
+
 def load_config(path: str | os.PathLike[str] | None, environ: Mapping[str, str], *,
                 dotenv_path: str | os.PathLike[str] | None = None, force_paper: bool = False,
                 overrides: Mapping[str, object] | None = None) -> Config:
@@ -443,6 +455,7 @@ def load_config(path: str | os.PathLike[str] | None, environ: Mapping[str, str],
         accounts, labels = _accounts(model, env, origin)
     except SourceError as err:
         raise ConfigError(str(err)) from None
+    _check_socket_paths(supervisor, accounts)
     paper_mode = force_paper or not any(a.enabled and a.credentials for a in accounts)
     if paper_mode:
         accounts = _paper_accounts(accounts, model)

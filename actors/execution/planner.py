@@ -7,11 +7,13 @@ Rules chosen here, beyond the brief:
 - One order per call. A rebalance bigger than `max_order_usd` is done in slices, one per
   tick, and a pair with a working order is not rebalanced until that order fills or times
   out, so a tick that comes before a fill never doubles it.
+- One slice per call: the trader plans a rebalance on each new candle.
 - Volumes are sized at the mark (not at the limit price), so an order is never worth more
   than its cap at the mark and a buy at or below the mark costs no more than was budgeted.
 - A buy opens risk; a sell (spot, long-only) only reduces it. Paused: rebalancing and
-  following stop altogether and a timed-out order is only cancelled, but stop-loss and
-  take-profit exits still run. Daily loss limit reached: no buys, sells still go.
+  following stop altogether and a timed-out order is only cancelled. `plan_stops` does
+  not look at pause: the trader sends no order at all while paused (strict pause; exit
+  with `nijactl pause --flatten`). Daily loss limit reached: no buys, sells still go.
 - The one order that may exceed `max_order_usd` is a sell that takes a dust remainder
   (below `ordermin` or `costmin`, so unsellable on its own) along with it.
 """
@@ -112,8 +114,7 @@ def plan_rebalance(target_fraction: Decimal | None, pair: PairRules, view: Accou
     if order is None:
         return []
     if view.paused:
-        return [Blocked(f"account paused: not rebalancing {pair.altname} "
-                        f"(stop-loss and take-profit exits still run)")]
+        return [Blocked(f"account paused: not rebalancing {pair.altname}")]
     if order.side == "buy" and daily_loss_reached(view, limits):
         return [Blocked(daily_loss_reason(limits))]
     return [order]

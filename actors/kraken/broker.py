@@ -249,7 +249,8 @@ class KrakenBroker:
         txids = []
         for rules in self.orders.rules.values():
             base = rules.base
-            if rules.quote != "ZUSD" or self.balances.get(base, Decimal(0)) <= 0:
+            if (rules.quote != "ZUSD" or self.balances.get(base, Decimal(0)) <= 0
+                    or base in self.launch.buying_power_assets):  # cash-like: USDT stays
                 continue
             mark = self._mark(rules.key)
             try:

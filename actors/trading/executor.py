@@ -45,6 +45,7 @@ class OrderExecutor:
         self.latency = SignalLatency()
         self.blocked = ""  # why the last wanted order was not sent ("" once one is)
         self.fills_pending = False  # a cancelled order had filled in part
+        self.placing = False  # True while the trader's own order is being placed
 
     def execute(self, plan: Sequence[Any], signal: tuple[str, float] | None = None) -> None:
         """Carry out a plan in order; `signal` is (source, publish time) of what caused it."""
@@ -91,7 +92,11 @@ class OrderExecutor:
             params = orders.prepare(intent.pair, intent.side, intent.ordertype, intent.volume,
                                     intent.price, mark, post_only=intent.post_only,
                                     timeinforce=intent.timeinforce)
-            placed = orders.place(params)
+            self.placing = True
+            try:
+                placed = orders.place(params)
+            finally:
+                self.placing = False
             if signal is not None:
                 self.latency.observe(signal[0], time.time() - signal[1])
         except (BrokerError, KrakenError) as exc:

@@ -27,6 +27,7 @@ class TrackedOrder:
     price: Decimal | None  # None: market order
     placed_at: float  # Unix seconds
     vol_exec: Decimal = ZERO
+    managed: bool = False  # placed by the trader: its timeout and market fallback apply
 
 
 @dataclass(frozen=True)
@@ -68,10 +69,12 @@ class OrderTracker:
                 del self.orders[txid]
         return TrackerUpdate(tuple(filled), tuple(closed))
 
-    def open_orders(self) -> dict[str, OpenOrder]:
-        """What the planner sees: resting orders with their unfilled volume."""
+    def open_orders(self, managed_only: bool = False) -> dict[str, OpenOrder]:
+        """What the planner sees: resting orders with their unfilled volume (only the
+        trader's own with `managed_only`: an operator's order is never timed out)."""
         return {o.txid: OpenOrder(o.pair, o.side, o.volume - o.vol_exec, o.price, o.placed_at)
-                for o in self.orders.values() if o.volume > o.vol_exec}
+                for o in self.orders.values()
+                if o.volume > o.vol_exec and (o.managed or not managed_only)}
 
 
 def tracked_from_venue(txid: str, info: Mapping[str, Any], pair_key: str) -> TrackedOrder:
