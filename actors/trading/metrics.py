@@ -34,6 +34,8 @@ def trading_points(trader: Trader, summary: dict[str, str],
             gauges.append(MetricPoint(name, (), value))
     gauges.append(MetricPoint("nija_account_trading_blocked", (),
                               1.0 if summary.get("blocked") else 0.0))
+    gauges.append(MetricPoint("nija_account_daily_loss_limit_reached", (),
+                              1.0 if summary.get("daily_loss_limit_reached") == "true" else 0.0))
     last = _number(summary.get("last_order_at"))
     if last is not None:
         gauges.append(MetricPoint("nija_account_last_order_timestamp_seconds", (), last))

@@ -29,7 +29,7 @@ from actors.execution import (
     plan_stops,
     plan_timeouts,
 )
-from actors.execution.risk import AccountView
+from actors.execution.risk import AccountView, daily_loss_reached
 from actors.kraken.orders import PairRules
 from actors.launch import TradingSettings
 from actors.strategies import Candle, Position, SignalCounter, Strategy, Target, make_strategy
@@ -131,6 +131,7 @@ class Trader:
         self.tracker.track(TrackedOrder(
             txid=txid, pair=params["pair"], side="buy" if params["type"] == "buy" else "sell",
             volume=Decimal(params["volume"]), placed_at=self.clock(),
+            managed=self.executor.placing,
             price=Decimal(price) if price and params["ordertype"] == "limit" else None))
         self.last_order_at = self.clock()
         self._next_poll = 0.0
@@ -171,14 +172,15 @@ class Trader:
         if view is None:
             return
         pair = self.pairs[message.pair]
-        plan: list[Any] = plan_stops(target.stop_loss, target.take_profit, pair, view)
+        plan: list[Any] = [] if view.paused else plan_stops(
+            target.stop_loss, target.take_profit, pair, view)
         if not plan:
             plan = plan_rebalance(target.fraction, pair, view, self.settings.limits,
                                   limit_offset_bps=self.settings.limit_offset_bps)
         self.executor.execute(plan, signal=("candles", message.published_at))
 
     def _check_stops(self, signal_at: float) -> None:
-        view = self._view()
+        view = None if self.is_paused() else self._view()
         if view is None:
             return
         for key, target in self.targets.items():
@@ -226,7 +228,7 @@ class Trader:
             self._fills_pending = self.executor.fills_pending = False
             self._next_sync = now + SYNC_TRADES_S
         self._revalue()
-        view = self._view()
+        view = self._view(managed_only=True)  # an operator's resting order is left alone
         if view is not None:
             self.executor.execute(plan_timeouts(view, now, self.settings.order_timeout_s,
                                         rules=self.port.orders.rules,
@@ -286,10 +288,14 @@ class Trader:
                                        self.by_base)
         if self.valuation.equity_usd > 0 and not self.valuation.unvalued:
             # Only a complete valuation may set or move the day's baseline.
+            day, low = self.day.day, self.day_low
             self.day_pnl, self.day_low = self.day.observe(self.valuation.equity_usd,
                                                           self.clock())
+            if self.day.day != day or self.day_low < low:
+                self.day.save(self.day_file)  # a crash must not reset the daily loss latch
 
-    def _view(self, extra_mark: tuple[str, Decimal] | None = None) -> AccountView | None:
+    def _view(self, extra_mark: tuple[str, Decimal] | None = None,
+              managed_only: bool = False) -> AccountView | None:
         if self.valuation is None:
             self._revalue()
         assert self.valuation is not None
@@ -297,7 +303,8 @@ class Trader:
         if extra_mark is not None:
             marks.setdefault(*extra_mark)
         try:
-            return account_view(self.valuation, marks, self.tracker.open_orders(),
+            return account_view(self.valuation, marks,
+                                self.tracker.open_orders(managed_only=managed_only),
                                 self.day_pnl, self.day_low, self.is_paused())
         except ValueError as exc:
             self.executor.block(f"cannot value the account yet: {exc}")
@@ -306,6 +313,12 @@ class Trader:
     def save(self) -> None:
         self.ledger.save(self.ledger_file)
         self.day.save(self.day_file)
+
+    def daily_loss_limit_reached(self) -> bool:
+        """The planner's test on today's figures: latched until 00:00 UTC, unlike
+        `executor.blocked`, which clears whenever some other order (a sell) goes out."""
+        return daily_loss_reached(_day_only_view(self.day_pnl, self.day_low),
+                                  self.settings.limits)
 
     def summary(self) -> dict[str, str]:
         valuation = self.valuation
@@ -320,12 +333,19 @@ class Trader:
             "open_orders": str(len(self.tracker.orders)),
             "last_order_at": "" if self.last_order_at is None else f"{self.last_order_at:.3f}",
             "blocked": self.executor.blocked,
+            "daily_loss_limit_reached": "true" if self.daily_loss_limit_reached() else "false",
         }
         if valuation is not None:
             figures.update(equity_usd=str(valuation.equity_usd),
                            exposure_usd=str(valuation.exposure_usd),
                            positions=str(len(valuation.positions)))
         return figures
+
+
+def _day_only_view(day_pnl: Decimal, day_low: Decimal) -> AccountView:
+    """Just the day's figures, for the planner's own daily-loss test."""
+    return AccountView(equity_usd=ZERO, cash_usd=ZERO, positions={}, marks={},
+                       day_pnl_usd=day_pnl, day_pnl_low_usd=day_low)
 
 
 def _load_books(ledger_file: Path, day_file: Path) -> tuple[TradeLedger, DayPnl]:
