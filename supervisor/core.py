@@ -44,6 +44,7 @@ from supervisor.metrics import MetricsState, serve_metrics
 from supervisor.paper import PaperVenue
 from supervisor.pause_store import ALL, PauseStore
 from supervisor.restart_policy import classify_exit
+from supervisor.sdnotify import NotifySocket, ServiceNotifier
 from supervisor.slots import STABLE_AFTER_S, ActorSlot, new_slot
 from supervisor.spawner import Spawner
 from supervisor.trading_config import MARKET_ACTOR, market_settings, trading_settings
@@ -61,8 +62,10 @@ class SupervisorError(RuntimeError):
 
 class Supervisor:
     def __init__(self, config: Config, reload: Callable[[], Config] | None = None,
-                 redactor: Redactor | None = None) -> None:
+                 redactor: Redactor | None = None,
+                 notifier: ServiceNotifier | None = None) -> None:
         self.config = config
+        self.notify = notifier or ServiceNotifier(NotifySocket(None))  # systemd, if any
         self.reload_config = reload
         self.redactor = redactor or Redactor()
         settings = config.supervisor
@@ -260,9 +263,12 @@ class Supervisor:
                 self._sample_resources()
                 next_resources = now + RESOURCE_SAMPLE_S
             self._timers(now)
+            if self.notify.enabled:  # READY, STATUS, WATCHDOG: only a turning loop pings
+                self.notify.update(now, [(s.state, s.connected) for s in self.slots.values()],
+                                   self.metrics.mode)
             if self.stopping and not any(s.alive for s in self.slots.values()):
                 break
-            wake = min(next_ping, next_resources, self._next_timer())
+            wake = min(next_ping, next_resources, self._next_timer(), self.notify.deadline())
             timeout_ms = max(0, int((wake - time.monotonic()) * 1000) + 1)
             ready = dict(self.poller.poll(min(timeout_ms, MAX_POLL_MS)))
             if self.actors_sock in ready:
@@ -537,6 +543,8 @@ class Supervisor:
         self.stopping = True
         deadline = self.config.supervisor.shutdown_deadline_s
         self.stop_deadline = time.monotonic() + deadline
+        alive = sum(s.alive for s in self.slots.values())
+        self.notify.stopping(time.monotonic(), f"{alive} actor(s), deadline {deadline:g}s")
         for slot in self.slots.values():
             slot.restart_at = None
             self.request_stop(slot, deadline)
@@ -604,4 +612,5 @@ class Supervisor:
         self.control.close()
         self.actors_sock.close()
         self.ctx.term()
+        self.notify.sock.close()
         log.info("supervisor stopped")

@@ -11,6 +11,7 @@ import sys
 from protocol.redaction import Redactor
 from supervisor.config import Config, ConfigError, describe, load_config, prepare_dirs
 from supervisor.logsink import setup_logging
+from supervisor.sdnotify import NOTIFY_VARIABLES, ServiceNotifier
 
 log = logging.getLogger("nija.supervisor")
 
@@ -42,9 +43,11 @@ SECRET_VARIABLE = re.compile(r"^KRAKEN_.*_API_(KEY|SECRET)$", re.IGNORECASE)
 def scrub_environment() -> dict[str, str]:
     """Keep the environment (credentials included) for config reloads in this process's
     memory only, and remove the credential variables from the environment children
-    inherit: the fork server, and so every actor, must never hold other accounts' keys."""
+    inherit: the fork server, and so every actor, must never hold other accounts' keys.
+    systemd's notify variables go too: only the supervisor may speak to systemd (a child
+    sending READY or WATCHDOG would mask a hung supervisor)."""
     snapshot = dict(os.environ)
-    for name in [n for n in os.environ if SECRET_VARIABLE.match(n)]:
+    for name in [n for n in os.environ if SECRET_VARIABLE.match(n) or n in NOTIFY_VARIABLES]:
         del os.environ[name]  # unsetenv: not passed to anything started from now on
     return snapshot
 
@@ -65,10 +68,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     redactor = Redactor()
     setup_logging(config.supervisor.log_level, redactor)
-    from supervisor.core import Supervisor, SupervisorError  # after logging: import is heavy
+    from supervisor.core import STARTUP_TIMEOUT_S, Supervisor, SupervisorError  # after logging
 
     log.info("configuration:\n%s", describe(config))
-    supervisor = Supervisor(config, reload=load, redactor=redactor)
+    notifier = ServiceNotifier.from_environ(environ, os.getpid(), ready_after_s=STARTUP_TIMEOUT_S)
+    supervisor = Supervisor(config, reload=load, redactor=redactor, notifier=notifier)
     try:
         return supervisor.run()
     except SupervisorError as exc:

@@ -4,12 +4,18 @@ actors report, kept as monotonic series across actor restarts (no multiprocess f
 Actors send counter and histogram totals since their incarnation started; the supervisor
 adds the increase since the previous sample (a total lower than the last one means a new
 incarnation) to its own running totals, so `rate()` never sees a reset.
+
+Names follow Prometheus conventions: `nija_` prefix, base units in the name (`_seconds`,
+`_bytes`, `_usd`), `_total` on counters, and label values drawn from small fixed sets
+(account, broker, method, outcome, side, type, result, pair, kind, source, asset,
+permission, state), never order ids. docs/operations.md lists every series.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -29,6 +35,37 @@ STATES = ("starting", "running", "paused", "stopping", "backoff", "failed",
 VERSION = "0.1.0"
 SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
 F = TypeVar("F", CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily)
+# HELP text of the series actors report (the supervisor adds `account` and `broker`).
+REPORTED_HELP = {
+    "nija_actor_commands": "Control commands and queries the actor handled, by kind",
+    "nija_exchange_requests": "Exchange API calls by method and outcome (ok or error class)",
+    "nija_exchange_request_duration_seconds": "Exchange API call duration by method",
+    "nija_nonce_errors": "Calls the exchange refused with an invalid nonce",
+    "nija_nonce_recoveries": "Invalid-nonce refusals recovered by jumping the nonce",
+    "nija_rate_limit_errors": "Calls the exchange refused as rate limited",
+    "nija_rate_limit_wait_seconds": "Seconds spent waiting for the local rate-limit model",
+    "nija_orders": "Orders by side, type and result (placed, filled, rejected, ...)",
+    "nija_open_orders": "Orders the account has working on the exchange",
+    "nija_strategy_signals": "Strategy signals by pair and kind",
+    "nija_signal_to_order_seconds": "From the signal's publication to the order's "
+                                    "acknowledgement, by source",
+    "nija_account_balance": "Exchange balance per asset, in units of that asset",
+    "nija_account_permission": "1 if the API key has the permission, 0 if it lacks it",
+    "nija_account_equity_usd": "Account equity at the marks, USD",
+    "nija_account_pnl_usd": "P&L in USD by kind: realised, unrealised, day (since 00:00 UTC)",
+    "nija_account_exposure_usd": "Value of positions plus resting buys at the marks, USD",
+    "nija_account_positions": "Pairs the account holds a position in",
+    "nija_account_trading_blocked": "1 if the last wanted order was not sent (any reason)",
+    "nija_account_daily_loss_limit_reached": "1 once today's loss reached the account's "
+                                             "daily loss limit (no new positions until 00:00 "
+                                             "UTC)",
+    "nija_account_last_order_timestamp_seconds": "Unix time of the account's last order",
+    "nija_market_publications": "Market data messages published on the bus, by kind",
+    "nija_market_failed_calls": "Market data exchange calls that failed, by method",
+    "nija_market_welcomes": "Snapshots sent to subscribers that (re)joined the bus",
+    "nija_market_last_candle_age_seconds": "Seconds since the last new candle, by pair",
+    "nija_market_candle_clock_rate": "Venue candle clock speed relative to wall time",
+}
 
 
 @dataclass
@@ -50,7 +87,6 @@ class ActorSeries:
     paused: bool = False
     is_account: bool = True  # False for the market data actor: it has nothing to pause
     restarts: int = 0
-    heartbeat_age_s: float | None = None
     rss_bytes: float | None = None
     uss_bytes: float | None = None
     cpu_seconds: float = 0.0
@@ -60,6 +96,22 @@ class ActorSeries:
     histograms: dict[SeriesKey, _Hist] = field(default_factory=dict)
     _last: dict[SeriesKey, float] = field(default_factory=dict)
     _last_hist: dict[SeriesKey, HistogramPoint] = field(default_factory=dict)
+    clock: Callable[[], float] = time.monotonic
+    _age: tuple[float, float] | None = None  # (age, clock() when set): one atomic write
+
+    @property
+    def heartbeat_age_s(self) -> float | None:
+        """Seconds since the main loop last saw a heartbeat, as of now: the age the loop
+        last wrote plus the time since it wrote it. So a stalled main loop shows as a
+        growing age (and trips NijaHeartbeatStale) instead of a frozen, healthy value."""
+        written = self._age
+        if written is None:
+            return None
+        return written[0] + max(0.0, self.clock() - written[1])
+
+    @heartbeat_age_s.setter
+    def heartbeat_age_s(self, age: float | None) -> None:
+        self._age = None if age is None else (age, self.clock())
 
     def new_incarnation(self) -> None:
         self._last.clear()
@@ -119,21 +171,26 @@ class MetricsState(Collector):
         restarts = CounterMetricFamily("nija_actor_restarts", "Restarts of the actor process",
                                        labels=labels)
         age = GaugeMetricFamily("nija_actor_heartbeat_age_seconds",
-                                "Seconds since the actor's last heartbeat", labels=labels)
-        rss = GaugeMetricFamily("nija_actor_resident_memory_bytes", "Actor RSS", labels=labels)
-        uss = GaugeMetricFamily("nija_actor_unique_memory_bytes", "Actor USS", labels=labels)
+                                "Seconds since the supervisor last saw the actor's heartbeat",
+                                labels=labels)
+        rss = GaugeMetricFamily("nija_actor_resident_memory_bytes",
+                                "Actor resident set size, bytes", labels=labels)
+        uss = GaugeMetricFamily("nija_actor_unique_memory_bytes",
+                                "Actor unique set size (memory freed if it exits), bytes",
+                                labels=labels)
         cpu = CounterMetricFamily("nija_actor_cpu_seconds", "Actor CPU time, all incarnations",
                                   labels=labels)
         for series in self.actors.values():
             lv = [series.account, series.broker]
+            heartbeat_age = series.heartbeat_age_s
             up.add_metric(lv, 1.0 if series.up else 0.0)
             for name in STATES:
                 state.add_metric([*lv, name], 1.0 if series.state == name else 0.0)
             if series.is_account:
                 paused.add_metric(lv, 1.0 if series.paused else 0.0)
             restarts.add_metric(lv, series.restarts)
-            if series.heartbeat_age_s is not None:
-                age.add_metric(lv, series.heartbeat_age_s)
+            if heartbeat_age is not None:
+                age.add_metric(lv, heartbeat_age)
             if series.rss_bytes is not None:
                 rss.add_metric(lv, series.rss_bytes)
             if series.uss_bytes is not None:
@@ -169,7 +226,7 @@ def _le(bound: float) -> str:
 
 def _family(cls: type[F], name: str, labels: tuple[tuple[str, str], ...]) -> F:
     base = name.removesuffix("_total") if cls is CounterMetricFamily else name
-    return cls(base, f"Reported by account actors: {base}",
+    return cls(base, REPORTED_HELP.get(base, f"Reported by the actors: {base}"),
                labels=["account", "broker", *(k for k, _ in labels)])
 
 
