@@ -254,8 +254,14 @@ class Supervisor:
         self.start()
         next_ping = next_resources = 0.0
         interval = self.config.supervisor.heartbeat_interval_s
+        last_turn = time.monotonic()
         while True:
             now = time.monotonic()
+            if now - last_turn > interval:
+                # This loop itself was stalled (SIGSTOP, swap, a slow disk): read the
+                # heartbeats queued meanwhile before judging any actor hung.
+                self._drain_actors()
+            last_turn = now
             if now >= next_ping:
                 self._ping_all()
                 next_ping = now + interval

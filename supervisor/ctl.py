@@ -1,4 +1,5 @@
-"""`nijactl`: talk to a running supervisor (status, pause, resume, restart, stop, query).
+"""`nijactl`: talk to a running supervisor (status, pause, resume, restart, stop, query) and
+verify a deployment (check-config, test-connection, users: see `supervisor.verify`).
 
 Exit codes: 0 done, 1 the supervisor failed or did not answer, 2 bad usage or unknown account.
 """
@@ -33,6 +34,7 @@ from protocol.messages import (
     StopRequest,
 )
 from protocol.sockets import dealer
+from supervisor import verify
 from supervisor.config import default_runtime_dir
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -123,6 +125,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     query.add_argument("--param", "-p", action="append", default=[], metavar="KEY=VALUE",
                        help="query parameter, e.g. -p pair=XBTUSD -p side=buy -p volume=0.001")
     query.add_argument("--json", action="store_true")
+    verify.add_parsers(commands)
     return parser.parse_args(argv)
 
 
@@ -200,6 +203,9 @@ def _build(args: argparse.Namespace) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.command in verify.COMMANDS:
+        return verify.run(args, lambda endpoint, timeout: ControlClient(
+            endpoint, timeout, args.curve_client_key, args.curve_server_key))
     try:
         build = _build(args)
     except SystemExit as exc:

@@ -104,18 +104,18 @@ class Trader:
     def _reconcile_ledger(self) -> None:
         """The venue is the truth: read what happened since the saved ledger's watermark;
         if the trade count then differs from the venue's (a lost, stale or foreign file, or
-        a paper venue that started afresh), rebuild from the whole history."""
+        a paper venue that started afresh), rebuild from the whole history. With no saved
+        trades the full read is the only call (its pages carry the venue's count)."""
         if self.ledger.trade_count:
             self.sync_trades(publish=False)
-        venue_count = int(self.port.private("TradesHistory", {"ofs": 0})["count"])
-        if self.ledger.trade_count and self.ledger.trade_count == venue_count:
-            return
-        if self.ledger.trade_count:
+            venue_count = int(self.port.private("TradesHistory", {"ofs": 0})["count"])
+            if self.ledger.trade_count == venue_count:
+                return
             log.warning("the saved ledger (%d trades) disagrees with the venue (%d trades); "
                         "rebuilding positions and P&L from the full trade history",
                         self.ledger.trade_count, venue_count)
-        self.ledger = TradeLedger()
-        self.ledger.set_quotes({k: p.quote for k, p in self.port.orders.rules.items()})
+            self.ledger = TradeLedger()
+            self.ledger.set_quotes({k: p.quote for k, p in self.port.orders.rules.items()})
         self.sync_trades(publish=False)
         self.ledger.save(self.ledger_file)
 
