@@ -15,7 +15,7 @@ from supervisor.config import (
     SupervisorSettings,
 )
 from supervisor.dotenv import Secret
-from supervisor.verify import (
+from supervisor.verify_report import (
     account_report,
     apply_permissions,
     config_problems,
