@@ -24,7 +24,8 @@ and a little slippage of a market fallback still fit in the balance."""
 class RiskLimits:
     """An account's own limits, from its config. Amounts are USD at the mark.
 
-    `max_daily_loss_usd` counts realised plus unrealised P&L since 00:00 UTC; once the loss
+    `max_daily_loss_usd` counts the change in equity since 00:00 UTC (realised plus
+    unrealised P&L; deposits and withdrawals count too); once the loss
     reaches it the account opens nothing new until the next UTC day (0 means: stop at the
     first loss). `min_balance_usd` only matters to followers: below it they do not follow.
     """
