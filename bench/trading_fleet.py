@@ -33,6 +33,8 @@ _harness = importlib.import_module("tests.supervisor_harness")
 FAST_TREND = {"fast": 3, "slow": 6, "atr_period": 5}
 FAR_BID = "1000"  # a limit buy this far below the XBT/USD market rests and never fills
 BASELINE_VOLUME = "0.01"
+PUBLIC_METHODS = ("Time", "SystemStatus", "Assets", "AssetPairs", "Ticker", "OHLC", "Depth",
+                  "Trades", "Spread")
 ORDERS_PER_KEY = 100  # under the pro tier's trade counter (180) and open-order cap (225)
 
 
@@ -46,6 +48,10 @@ class Fleet(Protocol):
     def ctl(self, *args: str, timeout: float = 20.0) -> subprocess.CompletedProcess[str]: ...
 
     def status(self) -> list[dict[str, Any]]: ...
+
+    def scrape(self) -> str: ...
+
+    def logs(self) -> list[dict[str, Any]]: ...
 
 
 def account_table(name: str, params: Mapping[str, object] | None = None,
@@ -93,6 +99,27 @@ def admin_post(url: str, path: str, body: object) -> Any:
                                      headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
+
+
+def metric(sup: Fleet, name: str, **labels: str) -> float | None:
+    """The first sample of `name` with `labels` in the supervisor's /metrics."""
+    value = _harness.metric_value(sup.scrape(), name, **labels)
+    return None if value is None else float(value)
+
+
+def public_calls_by_actor(sup: Fleet) -> dict[str, float]:
+    """Public calls as the actors counted them (`nija_exchange_requests_total`, every
+    outcome): the market data actor's and all account actors' together. `/metrics` lags
+    the actors by up to two heartbeats."""
+    scrape = sup.scrape()
+    counts = {"market_actor": 0.0, "account_actors": 0.0}
+    for method in PUBLIC_METHODS:
+        every = _harness.metric_samples(scrape, "nija_exchange_requests_total", method=method)
+        market = _harness.metric_samples(scrape, "nija_exchange_requests_total",
+                                         method=method, account="market")
+        counts["market_actor"] += sum(market)
+        counts["account_actors"] += sum(every) - sum(market)
+    return counts
 
 
 def latency_samples(sup: Fleet, accounts: Sequence[str]) -> dict[str, list[float]]:

@@ -120,7 +120,7 @@ class KrakenClient:
             try:
                 return self._attempt(method, params, pair, order_age_s)
             except KrakenError as exc:
-                self._account(method, exc, logging.DEBUG if expect_error else logging.WARNING)
+                self._account(method, exc, expect_error)
                 if isinstance(exc, TemporaryLockout):
                     self.locked_until = self.clock() + exc.lockout_s
                     raise
@@ -165,8 +165,13 @@ class KrakenClient:
         self.stats.observe(method, "ok", elapsed)
         return response["result"]
 
-    def _account(self, method: str, exc: KrakenError, level: int) -> None:
-        outcome = type(exc).__name__
+    def _account(self, method: str, exc: KrakenError, expected: bool) -> None:
+        """Count and log a refusal. One the caller asked for (the permission probe's
+        validate-only order, its cancel of an order that cannot exist) is counted as
+        `expected_refusal`, so error rates and alerts see only real errors."""
+        benign = expected and not (exc.nonce_error or isinstance(exc, RateLimitError))
+        outcome = "expected_refusal" if benign else type(exc).__name__
+        level = logging.DEBUG if expected else logging.WARNING
         if exc.nonce_error:
             self.stats.nonce_errors += 1
         if isinstance(exc, RateLimitError):

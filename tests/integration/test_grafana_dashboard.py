@@ -34,6 +34,8 @@ SUBSTITUTIONS = {"$__rate_interval": "1m", "$account": ".*"}
 # Panels that show nothing while the fleet is healthy, by title, with the reason.
 EMPTY_WHEN_HEALTHY = {
     "Firing alerts": "no nija alert fires while the paper fleet is healthy",
+    "Errors by type": "a healthy paper venue refuses nothing (the permission probe's "
+                      "deliberate refusals are counted as expected_refusal)",
 }
 # Panels whose expressions are not per account, so they ignore the account variable.
 FLEET_WIDE = {"Supervisor", "Firing alerts", "Public calls", "Last candle age",

@@ -61,6 +61,10 @@ PER_ACCOUNT = (
 )
 
 
+# A healthy paper venue refuses nothing, so the error-rate recording has no series.
+EMPTY_RECORDINGS_WHEN_HEALTHY = {"account_outcome:nija_exchange_errors:rate5m"}
+
+
 def _promtool(*args: str, stdin: str | None = None, cwd: Path = DEPLOY,
               ) -> subprocess.CompletedProcess[str]:
     return subprocess.run([require_tool("promtool"), *args], input=stdin, capture_output=True,
@@ -152,6 +156,8 @@ def test_prometheus_loads_every_rule_and_every_expression_evaluates(prom):
     recorded = [r for r in loaded if r["type"] == "recording"]
     assert recorded
     for rule in recorded:
+        if rule["name"] in EMPTY_RECORDINGS_WHEN_HEALTHY:
+            continue
         prom.wait_query(rule["query"], f"recording rule {rule['name']} to have data")
 
 
