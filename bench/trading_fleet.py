@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
+import re
 import subprocess
 import time
 import urllib.parse
@@ -119,6 +120,19 @@ def public_calls_by_actor(sup: Fleet) -> dict[str, float]:
                                          method=method, account="market")
         counts["market_actor"] += sum(market)
         counts["account_actors"] += sum(every) - sum(market)
+    return counts
+
+
+_REQUESTS = re.compile(r'nija_exchange_requests_total\{(?=[^}]*account="([^"]+)")'
+                       r'(?=[^}]*method="([^"]+)")[^}]*\} (\S+)')
+
+
+def private_calls(sup: Fleet, account: str) -> dict[str, float]:
+    """Private calls `account`'s actor has made so far, per method (every outcome)."""
+    counts: dict[str, float] = {}
+    for who, method, value in _REQUESTS.findall(sup.scrape()):
+        if who == account and method not in PUBLIC_METHODS:
+            counts[method] = counts.get(method, 0.0) + float(value)
     return counts
 
 

@@ -203,6 +203,10 @@ class KrakenBroker:
     def refresh_balances(self) -> None:
         self._refresh_balances()
 
+    def rest_wait(self, method: str, spare: float = 0.0) -> float:
+        """How long `method` would wait for the REST counter now (nothing is booked)."""
+        return self.client.limiter.rest_wait(method, self.client.clock(), spare)
+
     def _arm_dead_mans_switch(self) -> None:
         self.client.private("CancelAllOrdersAfter", {"timeout": DMS_TIMEOUT_S})
         self._next_dms = time.monotonic() + DMS_REFRESH_S

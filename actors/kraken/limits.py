@@ -202,6 +202,11 @@ class RateLimiter:
         cost = trade_cost(TRADING_METHODS[method], age)
         return cost * orders if method == "CancelOrderBatch" else cost
 
+    def rest_wait(self, method: str, now: float, spare: float = 0.0) -> float:
+        """Seconds before `method` could be sent with `spare` units still left on the REST
+        counter, booking nothing: lets optional calls (polls) yield to necessary ones."""
+        return self.rest.wait_time(now, rest_cost(method) + spare)
+
     def reserve(self, method: str, now: float, *, pair: str | None = None,
                 order_age_s: float | None = None, orders: int = 1) -> float:
         """Seconds to wait before sending `method` (0: send now). The call is booked at

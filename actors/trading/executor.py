@@ -34,6 +34,8 @@ class AccountPort(Protocol):
 
     def refresh_balances(self) -> None: ...
 
+    def rest_wait(self, method: str, spare: float = 0.0) -> float: ...
+
 
 class OrderExecutor:
     def __init__(self, port: AccountPort, tracker: OrderTracker, marks: Mapping[str, Decimal],

@@ -42,7 +42,8 @@ from protocol.bus import BusUnion, Candles, Fill, LeaderState, Prices
 
 log = logging.getLogger("nija.trading")
 ZERO = Decimal(0)
-POLL_OPEN_S = 1.0  # how often working orders are checked for fills
+POLL_OPEN_S = 1.0  # how often working orders are checked for fills, budget permitting
+POLL_SPARE = 4.0  # REST units a poll leaves free for fills, balances and the dead man's switch
 LEADER_STATE_S = 2.0
 SYNC_TRADES_S = 60.0  # read the trade history this often even without a seen fill
 
@@ -219,9 +220,16 @@ class Trader:
     def tick(self) -> float:
         now = self.clock()
         if self.tracker.orders and now >= self._next_poll:
-            self._poll_orders()
-            self._next_poll = now + POLL_OPEN_S
-        if self._fills_pending or self.executor.fills_pending or now >= self._next_sync:
+            # Polls are optional: never sleep on the rate limiter for one, so the worker
+            # stays free to act on the next signal at once (orders use another counter).
+            wait = self.port.rest_wait("QueryOrders", POLL_SPARE)
+            if wait <= 0:
+                self._poll_orders()
+            self._next_poll = now + max(POLL_OPEN_S, wait)
+        fills = self._fills_pending or self.executor.fills_pending
+        if fills and self.port.rest_wait("TradesHistory") > 0:
+            fills = False  # read them on a later tick rather than sleep here
+        if fills or now >= self._next_sync:
             if self._fills_pending or self.executor.fills_pending:
                 self.port.refresh_balances()
             self.sync_trades(publish=self.publisher is not None)
