@@ -5,6 +5,7 @@ its minimum balance does not follow and says why."""
 from __future__ import annotations
 
 import json
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -77,3 +78,27 @@ def test_leader_fill_is_mirrored_in_proportion_and_a_poor_follower_says_why():
         reason = sup.wait_for(lambda: sup.summary("tania").get("blocked"), 15,
                               "tania to say why it did not follow")
         assert "min_balance_usd" in reason and "20000" in reason
+
+
+@pytest.mark.timeout(120)
+def test_a_paused_leader_stops_followers_from_opening_positions():
+    with RunningSupervisor(config=CONFIG) as sup:
+        admin = Admin(sup.venue_url())
+        ticker = _json(sup, "query", "master", "ticker", "-p", "pair=XBTUSD")["ticker"]
+        last = Decimal(ticker["XXBTZUSD"]["c"][0])
+        below = (last * Decimal("0.95")).quantize(Decimal("0.1"))
+        resting = _json(sup, "query", "master", "place_order", "-p", "pair=XBTUSD", "-p",
+                        "side=buy", "-p", "ordertype=limit", "-p", f"price={below}", "-p",
+                        "volume=0.004")
+        assert sup.ctl("pause", "master").returncode == 0  # the resting buy stays
+        sup.wait_for(lambda: "paused" in sup.actor("master")["state"], 10, "master paused")
+        time.sleep(3)  # the followers hear the leader's paused state (every 2 s)
+        admin.set_price("XBTUSD", str((below * Decimal("0.99")).quantize(Decimal("0.1"))))
+        sup.wait_for(lambda: Decimal(admin.orders("master")[0]["vol_exec"]) > 0, 30,
+                     "the master's resting buy to fill while it is paused")
+        reason = sup.wait_for(lambda: "leader master is paused" in sup.summary(
+            "daivon").get("blocked", "") and sup.summary("daivon")["blocked"], 20,
+            "daivon to refuse the paused leader's buy")
+        assert "not opening positions" in reason
+        assert admin.orders("daivon") == []
+        assert [o["txid"] for o in admin.orders("master")] == [resting["txid"]]
