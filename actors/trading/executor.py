@@ -17,7 +17,7 @@ from actors.execution import Blocked, Cancel, OrderIntent
 from actors.kraken.errors import KrakenError
 from actors.kraken.orders import OrderManager
 from actors.trading.latency import SignalLatency
-from actors.trading.tracker import OrderTracker, TrackedOrder
+from actors.trading.tracker import TRADER_USERREF, OrderTracker, TrackedOrder
 
 log = logging.getLogger("nija.trading")
 ZERO = Decimal(0)
@@ -93,7 +93,7 @@ class OrderExecutor:
         try:
             params = orders.prepare(intent.pair, intent.side, intent.ordertype, intent.volume,
                                     intent.price, mark, post_only=intent.post_only,
-                                    timeinforce=intent.timeinforce)
+                                    timeinforce=intent.timeinforce, userref=TRADER_USERREF)
             self.placing = True
             try:
                 placed = orders.place(params)

@@ -16,6 +16,9 @@ from actors.execution.risk import OpenOrder, Side
 
 ZERO = Decimal(0)
 CLOSED_STATUSES = frozenset({"closed", "canceled", "expired"})
+# Journaled (never sent: Kraken refuses userref with cl_ord_id) with the trader's orders,
+# so a restarted actor knows which resting orders are its own.
+TRADER_USERREF = 0x4E494A
 
 
 @dataclass
@@ -77,12 +80,15 @@ class OrderTracker:
                 if o.volume > o.vol_exec and (o.managed or not managed_only)}
 
 
-def tracked_from_venue(txid: str, info: Mapping[str, Any], pair_key: str) -> TrackedOrder:
-    """A TrackedOrder from an OpenOrders/QueryOrders entry (after a restart)."""
+def tracked_from_venue(txid: str, info: Mapping[str, Any], pair_key: str,
+                       managed: bool = False) -> TrackedOrder:
+    """A TrackedOrder from an OpenOrders/QueryOrders entry (after a restart); `managed`
+    when the journal says the trader placed it."""
     descr = info.get("descr", {})
     price = Decimal(str(descr.get("price", "0")))
     return TrackedOrder(txid=txid, pair=pair_key, side="buy" if descr.get("type") == "buy"
                         else "sell", volume=Decimal(str(info["vol"])),
                         price=price if descr.get("ordertype") == "limit" and price > 0 else None,
                         placed_at=float(info.get("opentm", 0.0)),
-                        vol_exec=Decimal(str(info.get("vol_exec", "0"))))
+                        vol_exec=Decimal(str(info.get("vol_exec", "0"))),
+                        managed=managed)

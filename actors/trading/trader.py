@@ -36,7 +36,12 @@ from actors.strategies import Candle, Position, SignalCounter, Strategy, Target,
 from actors.trading.copying import BusPublisher, FollowedTrades
 from actors.trading.executor import AccountPort, OrderExecutor
 from actors.trading.ledger import DayPnl, LedgerCorrupt, NewTrade, TradeLedger
-from actors.trading.tracker import OrderTracker, TrackedOrder, tracked_from_venue
+from actors.trading.tracker import (
+    TRADER_USERREF,
+    OrderTracker,
+    TrackedOrder,
+    tracked_from_venue,
+)
 from actors.trading.valuation import Valuation, account_view, usd_pairs, value_account
 from protocol.bus import BusUnion, Candles, Fill, LeaderState, Prices
 
@@ -96,8 +101,11 @@ class Trader:
         opened = self.port.private("OpenOrders")["open"]
         for txid, info in opened.items():
             pair = self._pair_key(str(info["descr"]["pair"]))
+            entry = self.port.orders.journal.by_txid(txid)
             if pair is not None:
-                self.tracker.track(tracked_from_venue(txid, info, pair))
+                self.tracker.track(tracked_from_venue(
+                    txid, info, pair, managed=entry is not None
+                    and entry.userref == TRADER_USERREF))
         rules.listeners.append(self._on_placed)
         return {"mode": self.settings.mode, "strategy": self.settings.strategy,
                 "pairs": sorted(self.pairs), "adopted_orders": len(self.tracker.orders)}

@@ -6,7 +6,11 @@ from decimal import Decimal
 
 from actors.kraken.orders import PairRules
 from actors.subscriptions import coalesce
-from actors.trading.tracker import OrderTracker, TrackedOrder, tracked_from_venue
+from actors.trading.tracker import (
+    OrderTracker,
+    TrackedOrder,
+    tracked_from_venue,
+)
 from actors.trading.valuation import account_view, usd_pairs, value_account
 from protocol.bus import CandleRow, Candles, Fill, LeaderState, Prices
 
@@ -53,6 +57,8 @@ def test_order_adopted_after_a_restart_keeps_what_had_filled():
     market = tracked_from_venue("O2", {**info, "descr": {"type": "buy",
                                                          "ordertype": "market"}}, "XXBTZUSD")
     assert market.price is None and market.side == "buy"
+    assert not order.managed  # an operator's order is never timed out to market
+    assert tracked_from_venue("O3", info, "XXBTZUSD", managed=True).managed
 
 
 def test_valuation_counts_usd_cash_free_of_holds_and_leaves_unpriced_assets_out():
