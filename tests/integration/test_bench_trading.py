@@ -32,7 +32,15 @@ def test_trading_bench_public_calls_do_not_grow_and_followers_mirror():
     one, many = calls["one_account"], calls[f"{report['plan']['accounts']}_accounts"]
     assert one["running_at_end"] == 1 and many["running_at_end"] == many["accounts"] > 1
     assert one["public_calls_per_min"] > 0, "the market data actor made no public call"
-    assert headline["public_calls_ratio"] == calls["ratio"] <= 1.2
+    assert headline["public_calls_ratio"] == calls["ratio"]
+    # What makes volume independent of the account count: only the market data actor
+    # calls the public API. (The ratio itself is reported, not bounded here: in a 15 s
+    # quick window on a loaded CI machine, the market actor's own OHLC timing at speed 60
+    # moves it by tens of percent; the full run measures it over 60 s.)
+    for fleet in (one, many):
+        counted = fleet["public_calls_per_min_as_counted_by"]
+        assert counted["account_actors"] == 0, f"account actors made public calls: {fleet}"
+        assert counted["market_actor"] > 0
 
     follow = report["follow"]
     mirrored = [t["followers_mirrored"] for t in follow["leader_trades"]]
