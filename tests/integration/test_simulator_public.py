@@ -81,8 +81,14 @@ def test_depth_is_ordered_and_counted(client):
 
 
 def test_trades_and_spread(client):
-    trades = client.public("Trades", pair="XBTUSD")
-    rows = trades["XXBTZUSD"]
+    # A venue started a moment ago may not have printed a trade yet: wait for the first.
+    deadline = time.monotonic() + 15
+    while True:
+        trades = client.public("Trades", pair="XBTUSD")
+        rows = trades["XXBTZUSD"]
+        if rows or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert rows and rows[0][3] in ("b", "s") and isinstance(rows[0][6], int)
     assert isinstance(trades["last"], str) and len(trades["last"]) == 19
     spread = client.public("Spread", pair="XBTUSD")
