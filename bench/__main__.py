@@ -1,4 +1,9 @@
-"""`python -m bench NAME [--quick]`: run one benchmark, print its JSON, headline last."""
+"""`python -m bench NAME [--quick]`: run one benchmark, print its JSON, headline last.
+
+A benchmark's report may carry `"table"`: rows of {"figure", "value", "goal", "baseline",
+"ratio"} (strings or numbers, `None` where a column does not apply). `python -m bench
+report` runs every benchmark and turns those rows into the tables of docs/performance.md.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,10 @@ BENCHMARKS = {
     "kraken": "bench.kraken",
     "logging": "bench.logging_paths",
     "trading": "bench.trading",
+    "chaos": "bench.chaos",
+    "fuzz": "bench.fuzz",
+    "soak": "bench.soak",
+    "report": "bench.report",
 }
 
 
@@ -25,12 +34,19 @@ def emit(report: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """A benchmark module may define `add_arguments(parser)` for options of its own; they
+    reach its `run(quick=..., **options)` as keyword arguments."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("name", choices=sorted(BENCHMARKS))
     parser.add_argument("--quick", action="store_true", help="short run, for smoke tests")
-    args = parser.parse_args(argv)
-    module = importlib.import_module(BENCHMARKS[args.name])
-    emit(module.run(quick=args.quick))
+    known, _ = parser.parse_known_args(argv)
+    module = importlib.import_module(BENCHMARKS[known.name])
+    add_arguments = getattr(module, "add_arguments", None)
+    if add_arguments is not None:
+        add_arguments(parser)
+    args = vars(parser.parse_args(argv))
+    del args["name"]
+    emit(module.run(**args))
     return 0
 
 
