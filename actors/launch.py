@@ -57,6 +57,7 @@ class ActorLaunch:
     allow_withdraw: bool = False
     buying_power_assets: tuple[str, ...] = ("ZUSD", "USDT")
     log_level: int = 20
+    lockout_s: float = 900.0  # after EGeneral:Temporary lockout, no call on the key this long
     heartbeat_interval_s: float = 1.0
     role: Role = "account"
     market_endpoint: str = ""  # SUB here for Candles/Prices ("" = no market data)

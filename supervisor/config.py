@@ -137,9 +137,11 @@ class AccountConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     order_timeout_s: float = 30.0
     limit_offset_bps: Decimal = Decimal("5")
     max_fill_age_s: float = 60.0
+    lockout_s: float = 900.0  # Kraken: "about 15 minutes"; calling during one extends it
 
     def __post_init__(self) -> None:
         _require(_NAME.fullmatch(self.name) is not None, "name", _NAME_RULE)
+        _require(self.lockout_s > 0, "lockout_s", "must be > 0 seconds")
         _require(not self.leader or _NAME.fullmatch(self.leader) is not None, "leader",
                  _NAME_RULE)
         try:

@@ -127,7 +127,7 @@ class Supervisor:
             actor_id=account.actor_id, broker=account.broker, account=account.name,
             endpoint=self.actor_endpoint, state_dir=str(account_dir), venue_url=venue_url,
             tier=account.tier, allow_withdraw=account.allow_withdraw_permission,
-            buying_power_assets=tuple(account.buying_power_assets),
+            lockout_s=account.lockout_s, buying_power_assets=tuple(account.buying_power_assets),
             log_level=logging.getLogger().getEffectiveLevel(),
             heartbeat_interval_s=config.supervisor.heartbeat_interval_s,
             market_endpoint=market_endpoint(runtime, account.broker),

@@ -85,7 +85,7 @@ def _open_broker(config: Config, account: AccountConfig, endpoint: str) -> Krake
     launch = ActorLaunch(
         actor_id=account.actor_id, broker=account.broker, account=account.name, endpoint="",
         state_dir=str(state), venue_url=config.supervisor.kraken_url, tier=account.tier,
-        allow_withdraw=account.allow_withdraw_permission,
+        allow_withdraw=account.allow_withdraw_permission, lockout_s=account.lockout_s,
         buying_power_assets=tuple(account.buying_power_assets),
         api_key=account.credentials.key.reveal(), api_secret=account.credentials.secret.reveal())
     try:
@@ -125,8 +125,7 @@ def _probe(broker: KrakenBroker, result: Report, allowed: bool) -> Report:
                       latency_s=round(time.perf_counter() - started, 6),
                       balances={asset: str(v) for asset, v in broker.balances.items()})
         granted = broker.probe_permissions()
-    except TemporaryLockout as exc:
-        broker._persist_lockout(exc.lockout_s)  # the actor must respect it too
+    except TemporaryLockout as exc:  # saved by the broker: the actor will respect it too
         result.update(reachable=True, error=f"{type(exc).__name__}: {exc}")
         return result
     except BrokerError as exc:

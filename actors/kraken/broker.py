@@ -65,7 +65,9 @@ class KrakenBroker:
         self.nonces = NonceStore(state)
         self.client = KrakenClient(launch.venue_url, launch.api_key, launch.api_secret,
                                    nonces=self.nonces, limiter=RateLimiter(launch.tier),
-                                   stats=self.stats, limits_file=state / "limits.json")
+                                   stats=self.stats, limits_file=state / "limits.json",
+                                   lockout_s=launch.lockout_s)
+        self.client.on_lockout = self._persist_lockout
         self.journal = OrderJournal(state)
         self.orders = OrderManager(self.client, self.journal, self.stats)
         self.lockout_file = state / "lockout.json"
@@ -84,12 +86,8 @@ class KrakenBroker:
 
     def start(self) -> dict[str, Any]:
         self._respect_persisted_lockout()
-        try:
-            self._refresh_balances()  # this Balance call already proves query_funds
-            self.permissions = self.probe_permissions(skip={"query_funds"})
-        except TemporaryLockout as exc:
-            self._persist_lockout(exc.lockout_s)
-            raise
+        self._refresh_balances()  # this Balance call already proves query_funds
+        self.permissions = self.probe_permissions(skip={"query_funds"})
         missing = [p for p, ok in self.permissions.items() if not ok and p in BLOCKS]
         if missing:
             raise PermissionsMissing("key lacks " + "; ".join(
@@ -168,8 +166,8 @@ class KrakenBroker:
             except PermissionDenied:
                 granted[permission] = False
             except KrakenError as exc:
-                if exc.outcome_unknown or exc.unfixable:
-                    raise
+                if _not_an_answer(exc):
+                    raise  # fixable: the start is retried; never read as a permission
                 granted[permission] = True  # refused for another reason: the key may do it
         return granted
 
@@ -395,3 +393,11 @@ class KrakenBroker:
         self.journal.close()
         self.client.close()
         self.nonces.close()
+
+
+def _not_an_answer(exc: KrakenError) -> bool:
+    """The venue did not judge the probe's request itself (outage, rate limit, lockout, a
+    nonce refusal) or refused the key outright. Reading such an error as "allowed" once
+    made a rate-limited WithdrawAddresses probe refuse a trading key as able to withdraw."""
+    return (exc.outcome_unknown or exc.unfixable or exc.retryable or exc.nonce_error
+            or isinstance(exc, TemporaryLockout))

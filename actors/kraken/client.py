@@ -23,6 +23,7 @@ import krakenex
 import requests
 
 from actors.kraken.errors import (
+    DEFAULT_LOCKOUT_S,
     WRITE_METHODS,
     KrakenError,
     RateLimitError,
@@ -63,7 +64,8 @@ class KrakenClient:
                  retry: RetryPolicy | None = None, timeout_s: float = 10.0,
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep,
-                 limits_file: Path | None = None) -> None:
+                 limits_file: Path | None = None,
+                 lockout_s: float = DEFAULT_LOCKOUT_S) -> None:
         self._api = krakenex.API(api_key, api_secret)
         self._api.uri = url.rstrip("/")
         self._api._nonce = self._take_nonce  # called by krakenex inside query_private
@@ -76,6 +78,8 @@ class KrakenClient:
         self.clock = clock
         self.sleep = sleep
         self.locked_until = 0.0  # monotonic; set by EGeneral:Temporary lockout
+        self.lockout_s = lockout_s  # how long a lockout stops every call on the key
+        self.on_lockout: Callable[[float], None] | None = None  # told of each venue lockout
         self.limits_file = limits_file
         if limits_file is not None:
             self._restore_limits(limits_file)
@@ -122,7 +126,7 @@ class KrakenClient:
             except KrakenError as exc:
                 self._account(method, exc, expect_error)
                 if isinstance(exc, TemporaryLockout):
-                    self.locked_until = self.clock() + exc.lockout_s
+                    self._locked_out(exc)
                     raise
                 if exc.nonce_error and attempt == 1:
                     self.nonces.jump()
@@ -136,6 +140,16 @@ class KrakenClient:
                 if not self.retry.should_retry(exc, attempt, is_write):
                     raise
                 self.sleep(self.retry.delay(attempt, exc, time.time()))
+
+    def _locked_out(self, exc: TemporaryLockout) -> None:
+        """The venue's lockout (not our own refusal during one) starts the quiet period and
+        is reported, so a restarted actor keeps it too instead of extending it."""
+        now = self.clock()
+        if now < self.locked_until:
+            return  # refused locally: the lockout already known is still running
+        self.locked_until = now + exc.lockout_s
+        if self.on_lockout is not None:
+            self.on_lockout(exc.lockout_s)
 
     def _attempt(self, method: str, params: dict[str, str], pair: str | None,
                  order_age_s: float | None) -> Any:
@@ -161,7 +175,7 @@ class KrakenClient:
         if not isinstance(response, dict):
             self.stats.observe(method, "malformed", elapsed)
             raise from_transport(method, ValueError("not an object"))
-        classify_response(method, response)
+        classify_response(method, response, lockout_s=self.lockout_s)
         self.stats.observe(method, "ok", elapsed)
         return response["result"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import os
 import signal
@@ -12,9 +13,14 @@ from decimal import Decimal
 
 import pytest
 
-from actors.broker import BrokerError
+from actors.broker import BrokerError, CredentialsInvalid
 from actors.kraken.broker import PermissionsMissing, WithdrawalKeyRefused
-from actors.kraken.errors import TemporaryLockout
+from actors.kraken.errors import (
+    RateLimitError,
+    RetryPolicy,
+    ServiceUnavailable,
+    TemporaryLockout,
+)
 from actors.kraken.journal import OrderJournal
 from actors.kraken.orders import LocalOrderRejected
 from simulator.keys import TRADING_PERMISSIONS
@@ -166,6 +172,54 @@ def test_a_lockout_stops_calls_on_the_key_and_is_remembered(own_venue, tmp_path)
     with pytest.raises(TemporaryLockout):
         broker.client.private("OpenOrders")  # refused locally: the venue is not called
     assert venue.admin.stats(name)["requests"] == before
+    broker.close(1)
+
+
+def test_the_lockout_lasts_the_accounts_lockout_s_then_calls_resume(own_venue, tmp_path):
+    venue = own_venue(faults="[endpoint.BalanceEx]\nlockout = 1.0\n")
+    client, _ = venue.account()
+    broker = broker_for(venue.url, client, tmp_path, lockout_s=1.5)
+    with pytest.raises(TemporaryLockout):
+        broker.start()
+    until = json.loads((tmp_path / "lockout.json").read_text())["until"]
+    assert 1.0 < until - time.time() <= 1.5
+    with pytest.raises(TemporaryLockout):
+        broker.client.private("Balance")  # still inside the 1.5 s: refused locally
+    time.sleep(1.6)
+    broker.client.private("Balance")  # past it: the venue is called again
+    broker.close(1)
+
+
+def test_a_lockout_after_start_is_saved_for_the_next_incarnation(own_venue, tmp_path):
+    venue = own_venue(faults="[endpoint.QueryOrders]\nlockout = 1.0\n")
+    client, _ = venue.account()
+    broker = broker_for(venue.url, client, tmp_path, lockout_s=600)
+    broker.start()
+    assert not (tmp_path / "lockout.json").exists()
+    with pytest.raises(TemporaryLockout):
+        broker.client.private("QueryOrders", {"txid": "OAAAAA-BBBBB-CCCCCC"})
+    until = json.loads((tmp_path / "lockout.json").read_text())["until"]
+    assert 590 < until - time.time() <= 600
+    with pytest.raises(TemporaryLockout):  # our own refusal does not move the saved end
+        broker.client.private("Balance")
+    assert json.loads((tmp_path / "lockout.json").read_text())["until"] == until
+    broker.close(1)
+
+
+@pytest.mark.parametrize(("method", "fault", "raised"), [
+    ("WithdrawAddresses", "rate_limit", RateLimitError),
+    ("WithdrawAddresses", "lockout", TemporaryLockout),
+    ("ClosedOrders", "service_unavailable", ServiceUnavailable),
+])
+def test_a_probe_the_venue_did_not_answer_is_never_read_as_a_permission(
+        own_venue, tmp_path, method, fault, raised):
+    venue = own_venue(faults=f"[endpoint.{method}]\n{fault} = 1.0\n")
+    client, _ = venue.account()  # no withdraw permission: refusing it as one would be wrong
+    broker = broker_for(venue.url, client, tmp_path)
+    broker.client.retry = RetryPolicy(base_s=0.01, cap_s=0.02)
+    with pytest.raises(raised) as info:
+        broker.start()
+    assert not isinstance(info.value, CredentialsInvalid)  # fixable: the start is retried
     broker.close(1)
 
 
