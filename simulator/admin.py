@@ -50,6 +50,17 @@ def admin_routes(venue: Venue) -> list[web.RouteDef]:
         return web.json_response(
             {"keys": {a.name: [_order_summary(o) for o in a.orders.values()] for a in chosen}})
 
+    async def balances(request: web.Request) -> web.StreamResponse:
+        name = request.query.get("key")
+        accounts = exchange.accounts.by_name
+        if name is not None and name not in accounts:
+            return _bad(f"no key named {name!r}")
+        chosen = [accounts[name]] if name else list(accounts.values())
+        return web.json_response({"keys": {a.name: {
+            "balances": {asset: str(v) for asset, v in sorted(a.balances.items())},
+            "holds": {asset: str(v) for asset, v in sorted(a.holds.items()) if v}}
+            for a in chosen}})
+
     async def stats(request: web.Request) -> web.StreamResponse:
         keys = {a.name: dataclasses.asdict(a.stats) for a in exchange.accounts.by_name.values()}
         return web.json_response({"keys": keys, "auth_failures": venue.auth_failures,
@@ -113,6 +124,7 @@ def admin_routes(venue: Venue) -> list[web.RouteDef]:
 
     routes = {
         ("GET", "/admin/orders"): orders,
+        ("GET", "/admin/balances"): balances,
         ("GET", "/admin/stats"): stats,
         ("GET", "/admin/faults"): get_faults,
         ("POST", "/admin/faults"): set_faults,

@@ -88,6 +88,9 @@ class Admin:
     def orders(self, key: str) -> list[dict[str, Any]]:
         return list(self.get("orders", key=key)["keys"][key])
 
+    def balances(self, key: str) -> dict[str, str]:
+        return dict(self.get("balances", key=key)["keys"][key]["balances"])
+
     def stats(self, key: str) -> dict[str, int]:
         return dict(self.get("stats")["keys"][key])
 

@@ -21,7 +21,7 @@ Rules chosen here, beyond the brief:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal, localcontext
 from typing import Literal
 
@@ -56,6 +56,7 @@ class OrderIntent:
     post_only: bool = False
     timeinforce: str | None = None
     replaces: str | None = None
+    cause: str = ""  # journaled with the order: "follow:<leader trade id>" for a mirror
 
 
 @dataclass(frozen=True)
@@ -202,7 +203,7 @@ def plan_follow(leader_fill: LeaderFill, leader_equity_usd: Decimal, pair: PairR
                      _volume_worth(limits.max_order_usd, mark, pair))
         volume = _sell_volume(pair, wanted, view.sellable_volume(pair.key), mark)
     order = _limit(pair, leader_fill.side, volume, mark, limit_offset_bps, reason)
-    return [order] if order is not None else []
+    return [replace(order, cause=f"follow:{leader_fill.txid}")] if order is not None else []
 
 
 def _volume_worth(usd: Decimal, mark: Decimal, pair: PairRules) -> Decimal:

@@ -2,7 +2,8 @@
 it is sent, and every outcome after. On start the actor replays it and reconciles the
 orders whose outcome it never learned with the venue, by client order id.
 
-Format: JSON lines, one event each: `intent` (cl_ord_id, userref, the order parameters),
+Format: JSON lines, one event each: `intent` (cl_ord_id, userref, the order parameters,
+and `cause` when the trader gave one: `follow:<leader trade id>`, `replaces:<txid>`),
 `placed` (txid), `rejected` (Kraken error), `not_placed` (reconciled: the venue never saw
 it), `closed` (final venue status). Appends are atomic at line granularity; a torn last
 line from a crash is ignored (the intent before it still stands).
@@ -28,6 +29,7 @@ class JournalEntry:
     params: dict[str, str]
     created: float
     status: str = "intent"  # intent | placed | rejected | not_placed | closed
+    cause: str = ""  # why it was sent, e.g. "follow:<leader trade id>"; "" if not told
     txid: str | None = None
     error: str | None = None
     events: list[str] = field(default_factory=list)
@@ -63,7 +65,8 @@ class OrderJournal:
         op, cl_ord_id = event["op"], event["cl_ord_id"]
         if op == "intent":
             self.entries[cl_ord_id] = JournalEntry(cl_ord_id, int(event["userref"]),
-                                                   dict(event["params"]), float(event["ts"]))
+                                                   dict(event["params"]), float(event["ts"]),
+                                                   cause=str(event.get("cause", "")))
             return
         entry = self.entries.get(cl_ord_id)
         if entry is None:
@@ -86,11 +89,12 @@ class OrderJournal:
 
     # -- events ----------------------------------------------------------------------
 
-    def intent(self, cl_ord_id: str, userref: int, params: dict[str, str]) -> JournalEntry:
+    def intent(self, cl_ord_id: str, userref: int, params: dict[str, str],
+               cause: str = "") -> JournalEntry:
         if cl_ord_id in self.entries:
             raise ValueError(f"client order id {cl_ord_id} is already journaled")
         self._append({"op": "intent", "cl_ord_id": cl_ord_id, "userref": userref,
-                      "params": params, "ts": time.time()})
+                      "params": params, "ts": time.time(), **_cause(cause)})
         return self.entries[cl_ord_id]
 
     def placed(self, cl_ord_id: str, txid: str) -> None:
@@ -123,7 +127,8 @@ class OrderJournal:
                 for entry in self.entries.values():
                     handle.write(json.dumps({"op": "intent", "cl_ord_id": entry.cl_ord_id,
                                              "userref": entry.userref, "params": entry.params,
-                                             "ts": entry.created}) + "\n")
+                                             "ts": entry.created, **_cause(entry.cause)})
+                                 + "\n")
                     if entry.status != "intent":
                         op = "placed" if entry.status == "placed" else entry.status
                         handle.write(json.dumps({"op": op, "cl_ord_id": entry.cl_ord_id,
@@ -138,3 +143,7 @@ class OrderJournal:
     def close(self) -> None:
         with self._lock:
             self._file.close()
+
+
+def _cause(cause: str) -> dict[str, str]:
+    return {"cause": cause} if cause else {}

@@ -125,12 +125,13 @@ class OrderManager:
             params["userref"] = str(userref)
         return params
 
-    def place(self, params: dict[str, str]) -> PlacedOrder:
+    def place(self, params: dict[str, str], cause: str = "") -> PlacedOrder:
         """Journal, send, and settle the outcome. Raises OrderRejected (not placed),
-        OrderOutcomeUnknown (left for the next reconciliation), or KrakenError."""
+        OrderOutcomeUnknown (left for the next reconciliation), or KrakenError. `cause`
+        is journaled beside the order (what made the trader send it), never sent."""
         cl_ord_id = str(uuid.uuid4())
         userref = int(params.pop("userref", "0"))
-        self.journal.intent(cl_ord_id, userref, params)
+        self.journal.intent(cl_ord_id, userref, params, cause)
         return self._send(self.journal.entries[cl_ord_id])
 
     def _send(self, entry: JournalEntry) -> PlacedOrder:

@@ -96,7 +96,7 @@ class OrderExecutor:
                                     timeinforce=intent.timeinforce, userref=TRADER_USERREF)
             self.placing = True
             try:
-                placed = orders.place(params)
+                placed = orders.place(params, cause=_cause(intent))
             finally:
                 self.placing = False
             if signal is not None:
@@ -126,3 +126,10 @@ def _resized(intent: OrderIntent, remaining: Decimal) -> OrderIntent:
     return replace(intent, volume=min(intent.volume, remaining))
 
 
+def _cause(intent: OrderIntent) -> str:
+    """What the journal records as the reason for the order: a mirror names its leader
+    trade, a market fallback the order it replaces (so audits can tell a leader trade
+    followed twice from a remainder sent at market)."""
+    if intent.cause:
+        return intent.cause
+    return f"replaces:{intent.replaces}" if intent.replaces else ""

@@ -345,3 +345,15 @@ def test_add_order_batch_as_json(venue):
     refused = client.private_json("AddOrderBatch", {"pair": "XBTUSD", "orders": bad})
     assert refused["error"] == ["EGeneral:Invalid arguments:ordertype"]
     assert len(client.ok("OpenOrders")["open"]) == 2
+
+
+def test_admin_balances_agree_with_the_signed_balance_call_and_show_holds(venue):
+    client, name = venue.account()
+    market_buy(client, "0.3")
+    low = str((last_price(client) * D("0.5")).quantize(D("0.1")))
+    client.ok("AddOrder", pair="XBTUSD", type="buy", ordertype="limit", volume="0.01", price=low)
+    signed = {a: D(v) for a, v in client.ok("Balance").items()}
+    seen = venue.admin.get("balances", key=name)["keys"][name]
+    assert {a: D(v) for a, v in seen["balances"].items()} == signed
+    cost = D("0.01") * D(low)
+    assert cost <= D(seen["holds"]["ZUSD"]) <= cost * D("1.01")  # the order's cost and fee

@@ -229,6 +229,10 @@ def test_a_follower_buys_the_same_fraction_of_its_equity():
     assert (order.side, order.volume, order.price) == ("buy", D("2"), D("99.95"))
 
 
+def test_a_mirror_order_names_the_leader_trade_it_follows():
+    assert only_order(follow(view(equity="2000", cash="2000"))).cause == "follow:TLEAD"
+
+
 def test_a_follower_stays_under_its_own_caps():
     small = RiskLimits(max_order_usd=D("100"))
     assert only_order(follow(view(equity="2000"), limits=small)).volume == D("1")

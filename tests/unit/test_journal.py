@@ -60,3 +60,16 @@ def test_compaction_keeps_the_same_state_in_fewer_lines(tmp_path):
     after = {k: (e.status, e.txid) for k, e in again.entries.items() if k != "after"}
     assert after == before
     assert len(again.path.read_text().splitlines()) < lines_before
+
+
+def test_the_cause_of_an_order_survives_replay_and_compaction(tmp_path):
+    journal = OrderJournal(tmp_path)
+    journal.intent("f", 7, PARAMS, cause="follow:TLEAD1-AAAAA-BBBBBB")
+    journal.intent("s", 7, PARAMS)
+    journal.placed("f", "OFFFFF-FFFFF-FFFFFF")
+    journal.compact()
+    journal.close()
+    again = OrderJournal(tmp_path)
+    assert again.entries["f"].cause == "follow:TLEAD1-AAAAA-BBBBBB"
+    assert again.entries["s"].cause == ""
+    assert '"cause"' not in journal.path.read_text().splitlines()[-1]  # none told, none written
