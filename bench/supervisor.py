@@ -42,6 +42,7 @@ import msgspec
 import psutil
 import zmq
 
+from bench.table import Row, fmt, goal, ratio, row
 from protocol.codec import actor_codec, control_codec, encode, supervisor_codec
 from protocol.messages import (
     PROTOCOL_VERSION,
@@ -233,7 +234,8 @@ class SupervisorProcess:
         reply = self.client.request(lambda rid: StatusRequest(request_id=rid))
         if not isinstance(reply, StatusReply):
             raise RuntimeError(f"status failed: {reply}")
-        return {a.account: a for a in reply.actors}
+        # The account actors only: the broker's market data actor is not under measurement.
+        return {a.account: a for a in reply.actors if a.account in self.accounts}
 
     def wait_running(self, old_pids: dict[str, int | None] | None = None,
                      timeout: float = 90.0, interval: float = 0.02) -> dict[str, ActorStatus]:
@@ -581,6 +583,50 @@ def _goal(ok: bool) -> str:
     return "met" if ok else "MISSED"
 
 
+def _spawn_rows(methods: dict[str, Any]) -> list[Row]:
+    """forkserver (the default) against spawn, each with the same K actors in this run."""
+    k, fs, sp = methods["actors"], methods["forkserver"], methods["spawn"]
+    figures = (("all running from cold (s)", "cold_start_from_first_spawn_s", "all_running"),
+               ("all restarted at once (s)", "restart_all_at_once_s", "all_running"),
+               ("USS per actor (MiB)", "uss_mib_per_actor", "mean"))
+    return [row(f"{k} actors, forkserver + preload: {name}", fs[group][key], None,
+                f"{fmt(sp[group][key])}: spawn", ratio(fs[group][key], sp[group][key]))
+            for name, group, key in figures]
+
+
+def _table(rtt: dict[str, Any], restart: dict[str, Any], fifty: dict[str, Any],
+           methods: dict[str, Any]) -> list[Row]:
+    """The report's rows: the four goals first, then the figures behind them."""
+    full, bare = rtt["supervisor_ms"], rtt["bare_zmq_msgspec_baseline_ms"]
+    mechanism = restart["mechanism"]["restart_ms"]
+    uss, idle = fifty["uss"]["actor_mib"]["mean"], fifty["idle_cpu"]
+    limit = GOALS["control_rtt_ratio_max"]
+    return [
+        row("control round trip p50 (ms)", full["p50"],
+            goal(f"≤ {limit}× bare", rtt["p50_ratio"] <= limit),
+            f"{fmt(bare['p50'])}: bare pyzmq + msgspec, same two hops", rtt["p50_ratio"]),
+        row("kill-to-running restart p50, 1 ms backoff (ms)", mechanism["p50"],
+            goal(f"≤ {fmt(GOALS['restart_p50_ms_max'])}",
+                 mechanism["p50"] <= GOALS["restart_p50_ms_max"])),
+        row(f"USS per actor, {fifty['accounts']} accounts (MiB)", uss,
+            goal(f"≤ {fmt(GOALS['uss_mib_per_actor_max'])}",
+                 uss <= GOALS["uss_mib_per_actor_max"])),
+        row(f"supervisor idle CPU, {fifty['accounts']} accounts (% of one core)",
+            idle["supervisor_percent_of_one_core"],
+            goal(f"< {fmt(GOALS['idle_cpu_percent_max'])}",
+                 idle["supervisor_percent_of_one_core"] < GOALS["idle_cpu_percent_max"])),
+        row("control round trip p99 (ms)", full["p99"], None, f"{fmt(bare['p99'])}: bare",
+            rtt["p99_ratio"]),
+        row("kill-to-running restart p99, 1 ms backoff (ms)", mechanism["p99"]),
+        row("first restart, default backoff, p50 (ms)",
+            restart["first_restart_default_backoff"]["restart_ms"]["p50"]),
+        row(f"cold start, {fifty['accounts']} accounts all running (s)",
+            fifty["cold_start_all_running_s"]),
+        row("actor idle CPU, mean (% of one core)", idle["actor_percent_mean"]),
+        *_spawn_rows(methods),
+    ]
+
+
 def run(quick: bool = False) -> dict[str, Any]:
     from bench import spawn_methods  # it uses SupervisorProcess from this module
 
@@ -611,6 +657,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             "uss_mib_per_actor<=12": _goal(uss <= GOALS["uss_mib_per_actor_max"]),
             "idle_cpu_percent<3": _goal(idle < GOALS["idle_cpu_percent_max"]),
         },
+        "table": _table(rtt, restart, fifty, methods),
         "seconds_total": round(time.monotonic() - started, 1),
         "headline": {"control_rtt_p50_ratio_to_bare_zmq": ratio, "restart_p50_ms": restart_p50,
                      "uss_mb_per_actor": uss, "idle_cpu_percent": idle},

@@ -65,6 +65,7 @@ def admin_routes(venue: Venue) -> list[web.RouteDef]:
         keys = {a.name: dataclasses.asdict(a.stats) for a in exchange.accounts.by_name.values()}
         return web.json_response({"keys": keys, "auth_failures": venue.auth_failures,
                                   "faults_injected": dict(venue.faults.counts),
+                                  "nonce_refusals": list(venue.nonce_refusals),
                                   "public_calls": dict(venue.public_calls)})
 
     async def get_faults(request: web.Request) -> web.StreamResponse:

@@ -7,6 +7,8 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import msgspec
@@ -54,6 +56,9 @@ class Venue:
         self.lockouts = lockouts
         self.lockout_extends = lockout_extends
         self.auth_failures: dict[str, int] = {"invalid_key": 0, "invalid_signature": 0}
+        # The latest nonce refusals (key name, method, nonce, Unix time): lets an audit tell
+        # which sender a refusal answered, e.g. a killed process's delayed request.
+        self.nonce_refusals: deque[dict[str, object]] = deque(maxlen=1000)
         self.public_calls: dict[str, int] = {}  # per method, every GET that reached one
 
     # -- public --------------------------------------------------------------------
@@ -132,6 +137,8 @@ class Venue:
             nonce = -1
         if nonce < 0 or nonce >= 2**64 or not account.nonces.accept(nonce):
             account.stats.nonce_rejections += 1
+            self.nonce_refusals.append({"key": account.name, "method": method, "nonce": nonce,
+                                        "at": time.time()})
             account.rest.admit(now, 1)  # invalid nonces still count against the limits
             self.lockouts.record_failure(api_key, now)
             raise VenueError("EAPI:Invalid nonce")

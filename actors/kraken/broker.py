@@ -314,6 +314,15 @@ class KrakenBroker:
     def _q_pnl(self, params: dict[str, str]) -> dict[str, Any]:
         return self._valuation()
 
+    def _q_ledger(self, params: dict[str, str]) -> dict[str, Any]:
+        """The trader's own books, kept incrementally and across restarts (what its
+        decisions and status figures use), unlike `pnl`, a fresh replay of the venue's
+        whole trade history: the two agree unless something was lost."""
+        if self.trader is None:
+            raise UnknownQuery("ledger: this account does not trade")
+        ledger = self.trader.ledger
+        return {"trade_count": ledger.trade_count, **ledger.valuation(self.trader.marks)}
+
     def _valuation(self) -> dict[str, Any]:
         self._refresh_balances()
         trades = self._all_trades()

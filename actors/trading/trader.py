@@ -48,7 +48,11 @@ from protocol.bus import BusUnion, Candles, Fill, LeaderState, Prices
 log = logging.getLogger("nija.trading")
 ZERO = Decimal(0)
 POLL_OPEN_S = 1.0  # how often working orders are checked for fills, budget permitting
-POLL_SPARE = 4.0  # REST units a poll leaves free for fills, balances and the dead man's switch
+# REST units a poll leaves free: about what a restart of this actor spends before it runs
+# (balance, permission probe, journal lookups, trade history). Polls still run at the
+# counter's decay rate; they just keep it low enough that a crashed actor comes back
+# without waiting for its own polls to decay (it waited 5-10 s with 4 units spare).
+POLL_SPARE = 12.0
 LEADER_STATE_S = 2.0
 SYNC_TRADES_S = 60.0  # read the trade history this often even without a seen fill
 

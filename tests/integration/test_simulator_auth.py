@@ -71,6 +71,9 @@ def test_a_nonce_not_above_the_last_accepted_one_is_refused(venue):
     client._nonce = lambda: fixed - 1
     assert client.err("Balance") == "EAPI:Invalid nonce"
     assert venue.admin.stats(name)["nonce_rejections"] == 2
+    refusals = [r for r in venue.admin.get("stats")["nonce_refusals"] if r["key"] == name]
+    assert [(r["method"], r["nonce"]) for r in refusals] == [("Balance", fixed),
+                                                             ("Balance", fixed - 1)]
 
 
 def test_nonce_window_accepts_late_arrivals_once(venue):
