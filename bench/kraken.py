@@ -60,6 +60,7 @@ from bench.kraken_workers import (
     quiet_client_logs,
     throttle_worker,
 )
+from bench.table import Row, fmt, goal, ratio, row
 from simulator import SimulatorProcess, new_key, write_keys_file
 from simulator.keys import KeySpec, Tier
 
@@ -495,6 +496,43 @@ NOTES = [
 ]
 
 
+def _count_row(figure: str, value: int, baseline: int, what: str) -> Row:
+    return row(figure, value, goal("0", value == 0), f"{baseline:,}: {what}",
+               ratio(value, baseline))
+
+
+def _table(limits: dict[str, Any], nonces: dict[str, Any], orders: dict[str, Any],
+           rate_errors: int) -> list[Row]:
+    """The report's rows: each goal of the headline against its naive baseline."""
+    rows = []
+    for tier, part in limits.items():
+        ours, fixed = part["nija_client"]["utilisation"], part["fixed_interval"]["utilisation"]
+        rows.append(row(f"rate-limit utilisation, {tier} tier, {part['calls']} calls", ours,
+                        goal(f"≥ {GOALS['rate_limit_utilisation_min']}",
+                             ours is not None and ours >= GOALS["rate_limit_utilisation_min"]),
+                        f"{fmt(fixed)}: fixed-interval throttle", ratio(ours, fixed)))
+        rows.append(row(f"utilisation the client's margins allow, {tier} tier",
+                        part["model_bound_utilisation"]))
+    unthrottled = sum(t["krakenex_unthrottled"]["rate_limit_errors_venue"]
+                      for t in limits.values())
+    ours, plain = nonces["nija_client_with_restarts"], nonces["krakenex_two_processes_one_key"]
+    broker, naive = orders["nija_broker"], orders["naive_retry_client"]
+    faults = f"{broker['orders']:,} orders, apply_then_fail {orders['apply_then_fail']}"
+    return [*rows,
+            _count_row("rate-limit errors, every tier", rate_errors, unthrottled,
+                       "krakenex, unthrottled"),
+            _count_row(f"invalid nonces, {ours['calls_at_venue']:,} calls, "
+                       f"{ours['sigkills']} SIGKILLs", ours["invalid_nonces_venue"],
+                       plain["invalid_nonces_venue"],
+                       f"krakenex, 2 processes on one key, {plain['calls']:,} calls"),
+            _count_row(f"duplicate orders, {faults}", broker["duplicates"],
+                       naive["duplicates"], "naive client resending AddOrder"),
+            _count_row(f"lost orders, {faults}", broker["lost"], naive["lost"],
+                       "naive client resending AddOrder"),
+            row("restart to first answered call p50 (ms)",
+                ours["restart_to_first_answered_call_ms"]["p50"])]
+
+
 def run(quick: bool = False) -> dict[str, Any]:
     started = time.perf_counter()
     ctx = mp.get_context("spawn")
@@ -549,6 +587,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             "duplicate_orders_naive_retry": orders["naive_retry_client"]["duplicates"],
         },
         "notes": NOTES,
+        "table": _table(limits, nonces, orders, rate_errors),
         "total_seconds": round(time.perf_counter() - started, 1),
         "headline": headline,
     }

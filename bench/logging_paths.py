@@ -19,6 +19,7 @@ from typing import Any
 import multiprocessing_logging
 import zmq
 
+from bench.table import Row, fmt, goal, ratio, row
 from protocol.codec import actor_codec, encode
 from protocol.messages import LogRecord
 from protocol.sockets import router as protocol_router
@@ -112,6 +113,27 @@ def _local_baseline(ctx: Any, k: int, n: int) -> dict[str, Any]:
     return {"seconds": round(_run_children(ctx, _child_stdlib, (n, True), k), 3)}
 
 
+def _table(mp_result: dict[str, Any], zmq_result: dict[str, Any], default_hwm: dict[str, Any],
+           baseline: dict[str, Any]) -> list[Row]:
+    """The report's rows: what each path delivered, and the ZeroMQ path's cost against
+    children that format their records locally."""
+    expected = zmq_result["expected"]
+    share = ratio(zmq_result["delivered"], expected)
+    return [
+        row(f"records delivered of {expected:,}, ZeroMQ LogRecords", zmq_result["delivered"],
+            goal("all", zmq_result["delivered"] == expected),
+            f"{mp_result['delivered']:,}: multiprocessing-logging under forkserver",
+            ratio(zmq_result["delivered"], mp_result["delivered"])),
+        row("time for every record, ZeroMQ (s)", zmq_result["seconds"], None,
+            f"{fmt(baseline['seconds'])}: children formatting to /dev/null",
+            ratio(zmq_result["seconds"], max(baseline["seconds"], 1e-9), 2)),
+        row("throughput, ZeroMQ (records/s)", zmq_result["records_per_s"]),
+        row("share delivered with libzmq's default RCVHWM 1000",
+            ratio(default_hwm["delivered"], expected), None,
+            f"{fmt(share)}: the supervisor's socket options"),
+    ]
+
+
 def run(quick: bool = False) -> dict[str, Any]:
     k, n = (4, 2000) if quick else (8, 20000)
     ctx = mp.get_context("forkserver")
@@ -126,6 +148,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         "zeromq_log_records": zmq_result,
         "zeromq_with_libzmq_default_rcvhwm_1000": default_hwm,
         "children_formatting_locally": baseline,
+        "table": _table(mp_result, zmq_result, default_hwm, baseline),
         "headline": {
             "mp_logging_delivered_ratio": round(mp_result["delivered"] / (k * n), 3),
             "zmq_delivered_ratio": round(zmq_result["delivered"] / (k * n), 3),

@@ -24,6 +24,7 @@ from typing import Any
 
 import psutil
 
+from bench.table import Row, fmt, goal, ratio, row
 from simulator import SimulatorProcess, new_key, write_keys_file
 from simulator.auth import api_sign
 
@@ -90,6 +91,20 @@ def _phase(url: str, keys: list[Any], mode: str, seconds: float) -> dict[str, fl
             "median_latency_ms": round(1000 * statistics.median(r[1] for r in results), 3)}
 
 
+def _table(private: dict[str, float], public: dict[str, float], server_cpu: float) -> list[Row]:
+    """The report's rows: the headline against its goal and the public baseline."""
+    return [
+        row("signed private mix (req/s)", private["rps"],
+            goal(f"≥ {fmt(GOAL_RPS)}", private["rps"] >= GOAL_RPS),
+            f"{fmt(public['rps'])}: public Time, same clients",
+            ratio(private["rps"], public["rps"])),
+        row("median latency per private request (ms)", private["median_latency_ms"], None,
+            f"{fmt(public['median_latency_ms'])}: public Time",
+            ratio(private["median_latency_ms"], public["median_latency_ms"])),
+        row("venue CPU during the private mix (% of one core)", server_cpu),
+    ]
+
+
 def run(quick: bool = False) -> dict[str, Any]:
     clients = 3
     seconds = 2.0 if quick else 8.0
@@ -116,6 +131,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         "venue_cpu_percent_during_private": server_cpu,
         "goal_private_rps": GOAL_RPS,
         "goal_met": private["rps"] >= GOAL_RPS,
+        "table": _table(private, public, server_cpu),
         "headline": {"private_rps": private["rps"],
                      "ratio_to_public_time_baseline": round(ratio, 3)},
     }

@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from actors.kraken.limits import rest_cost
+from bench.table import Row, fmt, goal, ratio, row
 from bench.trading_fleet import (
     FAST_TREND,
     Fleet,
@@ -251,6 +252,42 @@ def follow_latency(plan: Plan) -> dict[str, Any]:
 
 # -- run -------------------------------------------------------------------------------
 
+def _latency_rows(signal: dict[str, Any], follow: dict[str, Any], followers: int) -> list[Row]:
+    base = signal["krakenex_add_order"]["placed_limit_ms"]
+    candles = signal.get("candles_ms", {})
+    fill = follow["leader_fill_to_order_ms"]
+    venue = follow["leader_order_to_follower_order_ms_venue_clock"]
+    rows = [row(f"signal to order {q} (ms)", candles.get(q), None,
+                f"{fmt(base.get(q))}: krakenex AddOrder, same venue",
+                ratio(candles.get(q), base.get(q))) for q in ("p50", "p99")]
+    return [*rows,
+            row(f"leader fill to follower order p99, {followers} followers (ms)",
+                fill.get("p99")),
+            row("leader fill to follower order p50 (ms)", fill.get("p50")),
+            row("leader order to follower order p50, venue clock (ms)", venue.get("p50"))]
+
+
+def _table(one: dict[str, Any], many: dict[str, Any], calls_ratio: float | None,
+           signal: dict[str, Any], follow: dict[str, Any]) -> list[Row]:
+    """The report's rows: the headline's figures, each with the baseline it is read against."""
+    limit = GOALS["public_calls_ratio_max"]
+    mirrored = [t["followers_mirrored"] for t in follow["leader_trades"]]
+    followers = follow["followers"]
+    by_accounts = sum(part["public_calls_per_min_as_counted_by"]["account_actors"]
+                      for part in (one, many))
+    return [
+        row(f"public REST calls/min, {many['accounts']} accounts", many["public_calls_per_min"],
+            goal(f"≤ {limit}× one account", calls_ratio is not None and calls_ratio <= limit),
+            f"{fmt(one['public_calls_per_min'])}: one account", calls_ratio),
+        row("public calls/min from account actors, both fleets", by_accounts,
+            goal("0", by_accounts == 0)),
+        *_latency_rows(signal, follow, followers),
+        row(f"followers mirroring each leader trade (of {followers})",
+            ", ".join(str(m) for m in mirrored),
+            goal("all", bool(mirrored) and all(m == followers for m in mirrored))),
+    ]
+
+
 def run(quick: bool = False) -> dict[str, Any]:
     plan = QUICK if quick else FULL
     started, load_before = time.monotonic(), os.getloadavg()
@@ -277,6 +314,7 @@ def run(quick: bool = False) -> dict[str, Any]:
                   "no_public_calls_from_account_actors": all(
                       part["public_calls_per_min_as_counted_by"]["account_actors"] == 0
                       for part in (one, many))},
+        "table": _table(one, many, calls_ratio, signal, follow),
         "seconds_total": round(time.monotonic() - started, 1),
         "headline": {
             "public_calls_ratio": calls_ratio,
