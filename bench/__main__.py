@@ -1,5 +1,7 @@
 """`python -m bench NAME [--quick]`: run one benchmark, print its JSON, headline last.
 
+A report's `"exit_code"` (default 0) becomes the process's: a benchmark whose invariants
+failed, or a report with a failed benchmark, exits 1 after printing everything.
 A benchmark's report may carry `"table"`: rows of {"figure", "value", "goal", "baseline",
 "ratio"} (strings or numbers, `None` where a column does not apply). `python -m bench
 report` runs every benchmark and turns those rows into the tables of docs/performance.md.
@@ -46,8 +48,10 @@ def main(argv: list[str] | None = None) -> int:
         add_arguments(parser)
     args = vars(parser.parse_args(argv))
     del args["name"]
-    emit(module.run(**args))
-    return 0
+    report = module.run(**args)
+    code = int(report.get("exit_code", 0))
+    emit(report)
+    return code
 
 
 if __name__ == "__main__":

@@ -65,6 +65,7 @@ def run(quick: bool = False, phase: str = "both", kills: int | None = None,
     return {"benchmark": "chaos", "quick": quick, "accounts": accounts,
             "plan": plan.__dict__, "phases": results,
             "seconds_total": round(time.monotonic() - started, 1),
+            "exit_code": 0 if ok else 1,
             "table": table(results),
             "headline": headline(results, ok)}
 

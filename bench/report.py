@@ -8,8 +8,8 @@ other, so one that crashes, hangs or leaks memory cannot take the others (or the
 with it, and every figure comes from the same command anyone can run alone. A benchmark
 that is missing, exits non-zero, prints something other than the runner's JSON, or is
 still running after `--timeout-minutes` (its whole process group is then stopped) is
-recorded as failed with the tail of its stderr; the headline counts the failures (the
-runner's exit code stays 0). `--only` names are not checked here: the runner is the one
+recorded as failed with the tail of its stderr; the headline counts the failures and the
+exit code is 1 if there was any. `--only` names are not checked here: the runner is the one
 authority on what exists, and an unknown name fails like a missing module, in the report.
 
 The markdown (default docs/performance.md) says how to reproduce it and which machine it
@@ -290,6 +290,7 @@ def _summary(doc: dict[str, Any], output: Path, json_path: Path) -> dict[str, An
     return {
         "benchmark": "report", "quick": doc["quick"], "output": str(output),
         "json": str(json_path), "seconds_total": doc["seconds_total"],
+        "exit_code": 1 if failed else 0,
         "benchmarks": {r["name"]: {"status": r["status"], "seconds": r["seconds"],
                                    **({"error": r["error"]} if r["error"] else {})}
                        for r in results},

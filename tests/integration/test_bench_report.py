@@ -18,12 +18,13 @@ from bench.report import run_one
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _report(tmp_path: Path, only: str) -> tuple[dict[str, object], str, dict[str, object]]:
+def _report(tmp_path: Path, only: str, code: int = 0
+            ) -> tuple[dict[str, object], str, dict[str, object]]:
     out = tmp_path / "perf.md"
     done = subprocess.run([sys.executable, "-m", "bench", "report", "--quick", "--only", only,
                            "--output", str(out)], cwd=ROOT, capture_output=True, text=True,
                           timeout=100)
-    assert done.returncode == 0, done.stderr[-4000:]
+    assert done.returncode == code, done.stderr[-4000:]  # 1: a benchmark failed
     headline = json.loads(done.stdout.strip().splitlines()[-1])["headline"]
     return headline, out.read_text(), json.loads((tmp_path / "perf.json").read_text())
 
@@ -48,7 +49,7 @@ def test_report_writes_machine_section_and_simulator_table(tmp_path):
 
 @pytest.mark.timeout(60)
 def test_unknown_benchmark_is_reported_as_failed(tmp_path):
-    headline, text, doc = _report(tmp_path, "no-such-bench")
+    headline, text, doc = _report(tmp_path, "no-such-bench", code=1)
     assert headline["failed"] == 1 and headline["failed_names"] == ["no-such-bench"]
     (result,) = doc["benchmarks"]
     assert result["status"] == "failed" and result["returncode"] == 2
