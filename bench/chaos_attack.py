@@ -29,7 +29,7 @@ POLL_S = 0.02
 class Plan:
     kills: int  # actor kills, double kills counted twice
     supervisor_kills: int
-    market_share: float = 0.08  # of actor kills, the market data actor
+    market_every: int = 12  # every this many actor kills, the market data actor
     double_kill_share: float = 0.15  # killed again while starting
     gap_s: float = 0.4  # random pause after a recovery, up to this long
     restart_delay_s: float = 1.0  # systemd's RestartSec= stand-in
@@ -71,7 +71,8 @@ class Attack:
             if planned and actor_kills >= min(planned):
                 planned.discard(min(planned))
                 self.kill_supervisor()
-            made = self.kill_actor()
+            made = self.kill_actor(market=actor_kills % self.plan.market_every
+                                   == self.plan.market_every // 2)
             if (actor_kills + made) // self.plan.texts_every > actor_kills // self.plan.texts_every:
                 self.read_processes()
             actor_kills += made
@@ -84,17 +85,14 @@ class Attack:
 
     # -- actors ------------------------------------------------------------------------
 
-    def _victim(self) -> ActorStatus | None:
+    def _victim(self, market: bool) -> ActorStatus | None:
         running = [a for a in statuses(self.client).values() if a.state == "running" and a.pid]
-        market = [a for a in running if a.role == "market"]
-        accounts = [a for a in running if a.role != "market"]
-        if market and (not accounts or self.rng.random() < self.plan.market_share):
-            return market[0]
-        return self.rng.choice(accounts) if accounts else None
+        chosen = [a for a in running if (a.role == "market") == market]
+        return self.rng.choice(chosen) if chosen else None
 
-    def kill_actor(self) -> int:
+    def kill_actor(self, market: bool = False) -> int:
         """One victim (twice with `double_kill_share`); returns the kills made."""
-        victim = self._victim()
+        victim = self._victim(market)
         if victim is None or victim.pid is None:
             time.sleep(0.2)  # nothing is running: wait for the restarts already under way
             return 0
