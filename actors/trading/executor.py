@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from decimal import Decimal
@@ -46,6 +47,7 @@ class OrderExecutor:
         self.is_paused = is_paused
         self.latency = SignalLatency()
         self.blocked = ""  # why the last wanted order was not sent ("" once one is)
+        self._logged: deque[str] = deque(maxlen=16)  # reasons logged since the last order
         self.fills_pending = False  # a cancelled order had filled in part
         self.placing = False  # True while the trader's own order is being placed
 
@@ -107,12 +109,16 @@ class OrderExecutor:
             self.block(f"last order refused: {exc}")
             return
         self.blocked = ""
+        self._logged.clear()
         log.info("placed %s %s %s %s (%s): %s", intent.ordertype, intent.side, intent.volume,
                  intent.pair, placed.txid, intent.reason)
 
     def block(self, reason: str) -> None:
-        if reason != self.blocked:
+        """Each distinct reason is logged once until an order goes out again: two pairs
+        blocked by one pause alternated and wrote a line a second for as long as it lasted."""
+        if reason not in self._logged:
             log.info("%s", reason)
+            self._logged.append(reason)
         self.blocked = reason
 
     def count(self, order: TrackedOrder, outcome: str) -> None:

@@ -97,3 +97,17 @@ def test_coalesce_keeps_every_fill_and_only_the_newest_candles_prices_and_leader
              _candles("A", 2), fills[1], prices[1], state[1]]
     assert coalesce(batch) == [fills[0], _candles("B", 1), _candles("A", 2), fills[1],
                                prices[1], state[1]]
+
+
+def test_a_blocked_reason_is_logged_once_until_an_order_goes_out(caplog):
+    from actors.trading.executor import OrderExecutor
+    from actors.trading.tracker import OrderTracker
+
+    executor = OrderExecutor(port=None, tracker=OrderTracker(), marks={},  # type: ignore[arg-type]
+                             is_paused=lambda: True)
+    with caplog.at_level("INFO", logger="nija.trading"):
+        for _ in range(5):
+            executor.block("account paused: not rebalancing XBTUSD")
+            executor.block("account paused: not rebalancing ETHUSD")
+    assert len(caplog.records) == 2
+    assert executor.blocked == "account paused: not rebalancing ETHUSD"
