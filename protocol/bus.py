@@ -120,6 +120,8 @@ def decode_bus(frames: list[bytes]) -> BusUnion:
         return _DECODER.decode(frames[1])
     except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
         raise ProtocolError("malformed", f"bad bus message: {exc}") from None
+    except RecursionError:  # nested past the recursion limit: must not end the subscriber
+        raise ProtocolError("malformed", "bad bus message: nested too deeply") from None
 
 
 def market_endpoint(runtime_dir: str, broker: str) -> str:

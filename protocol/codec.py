@@ -60,6 +60,8 @@ class Codec(Generic[T]):
             raise self._explain(frame, exc) from None
         except (msgspec.DecodeError, ValueError) as exc:  # ValueError: invalid UTF-8 in a str
             raise ProtocolError("malformed", f"not a msgpack message: {exc}") from None
+        except RecursionError:  # nested past Python's recursion limit: must not end a loop
+            raise ProtocolError("malformed", "not a msgpack message: nested too deeply") from None
 
     @staticmethod
     def _explain(frame: bytes, exc: msgspec.ValidationError) -> ProtocolError:
@@ -69,6 +71,8 @@ class Codec(Generic[T]):
             raw = _PEEK.decode(frame)
         except (msgspec.DecodeError, ValueError):
             return ProtocolError("malformed", f"not a message map: {exc}")
+        except RecursionError:
+            return ProtocolError("malformed", "not a msgpack message: nested too deeply")
         request_id = raw.get("request_id")
         rid = request_id if isinstance(request_id, int) and not isinstance(
             request_id, bool) else None

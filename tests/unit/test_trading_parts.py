@@ -111,3 +111,15 @@ def test_a_blocked_reason_is_logged_once_until_an_order_goes_out(caplog):
             executor.block("account paused: not rebalancing ETHUSD")
     assert len(caplog.records) == 2
     assert executor.blocked == "account paused: not rebalancing ETHUSD"
+
+
+def test_a_bus_frame_nested_past_the_recursion_limit_is_malformed_not_a_crash():
+    import pytest
+
+    from protocol.bus import decode_bus
+    from protocol.codec import ProtocolError
+
+    nested = b"\x82\xa4type\xa6Prices\xa4junk" + b"\x91" * 5000 + b"\x90"  # 5000 lists deep
+    with pytest.raises(ProtocolError) as info:
+        decode_bus([b"prices", nested])
+    assert info.value.code == "malformed"
