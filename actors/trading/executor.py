@@ -50,6 +50,7 @@ class OrderExecutor:
         self._logged: deque[str] = deque(maxlen=16)  # reasons logged since the last order
         self.fills_pending = False  # a cancelled order had filled in part
         self.placing = False  # True while the trader's own order is being placed
+        self.stale = False  # a cancel found a tracked order not open: poll it at once
 
     def execute(self, plan: Sequence[Any], signal: tuple[str, float] | None = None) -> None:
         """Carry out a plan in order; `signal` is (source, publish time) of what caused it."""
@@ -73,6 +74,7 @@ class OrderExecutor:
         log.info("cancel %s: %s", cancel.txid, cancel.reason)
         try:
             if self.port.orders.cancel(cancel.txid) != 1:
+                self.stale = True  # filled or cancelled meanwhile: the tracker must learn it
                 return None
             info = self.port.private("QueryOrders", {"txid": cancel.txid})[cancel.txid]
         except KrakenError as exc:

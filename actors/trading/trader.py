@@ -231,7 +231,13 @@ class Trader:
 
     def tick(self) -> float:
         now = self.clock()
-        if self.tracker.orders and now >= self._next_poll:
+        if self.tracker.orders and self.executor.stale:
+            # A cancel found an order no longer open: learn how it ended before any timeout
+            # is judged again (otherwise it is "cancelled" every second, in vain).
+            self._poll_orders()
+            self.executor.stale = False
+            self._next_poll = now + POLL_OPEN_S
+        elif self.tracker.orders and now >= self._next_poll:
             # Polls are optional: never sleep on the rate limiter for one, so the worker
             # stays free to act on the next signal at once (orders use another counter).
             wait = self.port.rest_wait("QueryOrders", POLL_SPARE)

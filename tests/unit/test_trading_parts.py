@@ -123,3 +123,54 @@ def test_a_bus_frame_nested_past_the_recursion_limit_is_malformed_not_a_crash():
     with pytest.raises(ProtocolError) as info:
         decode_bus([b"prices", nested])
     assert info.value.code == "malformed"
+
+
+class _GoneOrderPort:
+    """A venue where the one tracked order filled before the trader's cancel reached it:
+    cancels answer 0 (Unknown order), QueryOrders says closed, the REST counter is full."""
+
+    def __init__(self) -> None:
+        from types import SimpleNamespace
+
+        self.calls: list[str] = []
+        self.balances = {"ZUSD": D("1000")}
+        self.holds: dict[str, D] = {}
+        journal = SimpleNamespace(by_txid=lambda txid: None)
+        stats = SimpleNamespace(order=lambda *args: None)
+        self.orders = SimpleNamespace(cancel=self._cancel, journal=journal, stats=stats,
+                                      rules={})
+
+    def _cancel(self, txid: str, pair: str | None = None) -> int:
+        self.calls.append("CancelOrder")
+        return 0
+
+    def private(self, method: str, data: dict[str, str] | None = None) -> object:
+        self.calls.append(method)
+        assert method == "QueryOrders"
+        return {"OGONE-AAAAA-BBBBBB": {"status": "closed", "vol": "0.01", "vol_exec": "0.01"}}
+
+    def refresh_balances(self) -> None:
+        self.calls.append("BalanceEx")
+
+    def rest_wait(self, method: str, spare: float = 0.0) -> float:
+        return 5.0  # optional polls are postponed
+
+
+def test_an_order_a_cancel_finds_gone_is_polled_at_once_and_never_cancelled_again(tmp_path):
+    from actors.execution import Cancel
+    from actors.launch import TradingSettings
+    from actors.trading.tracker import TrackedOrder
+    from actors.trading.trader import Trader
+
+    port = _GoneOrderPort()
+    trader = Trader(TradingSettings(), "a", "kraken", port, tmp_path,  # type: ignore[arg-type]
+                    is_paused=lambda: False)
+    trader.tracker.track(TrackedOrder("OGONE-AAAAA-BBBBBB", "XXBTZUSD", "buy", D("0.01"),
+                                      D("50000"), 0.0, managed=True))
+    trader.executor.execute([Cancel("OGONE-AAAAA-BBBBBB", "timed out")])
+    assert trader.executor.stale
+    trader.tick()
+    assert port.calls[:2] == ["CancelOrder", "QueryOrders"]  # polled despite the full counter
+    assert not trader.tracker.orders and not trader.executor.stale
+    trader.tick()
+    assert port.calls.count("CancelOrder") == 1
