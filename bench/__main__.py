@@ -41,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("name", choices=sorted(BENCHMARKS))
     parser.add_argument("--quick", action="store_true", help="short run, for smoke tests")
-    known, _ = parser.parse_known_args(argv)
+    first = argparse.ArgumentParser(add_help=False)  # only to learn the name, so that
+    first.add_argument("name", choices=sorted(BENCHMARKS))  # --help lists its options too
+    known, _ = first.parse_known_args(argv)
     module = importlib.import_module(BENCHMARKS[known.name])
     add_arguments = getattr(module, "add_arguments", None)
     if add_arguments is not None:

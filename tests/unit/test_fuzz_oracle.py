@@ -1,4 +1,4 @@
-"""The fuzzer's oracle (bench/fuzz_frames.py) against the documented outcomes: it must
+"""The fuzzer's oracle (bench/fuzz_oracle.py) against the documented outcomes: it must
 agree with the hand-picked cases the live supervisor is tested on, skip every request that
 would act on the fleet, and the codec it shares with the supervisor must turn every
 generated frame into a message or a ProtocolError (never another exception)."""
@@ -12,19 +12,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench.fuzz import matches, sentinel
-from bench.fuzz_frames import (
+from bench.fuzz_frames import deep, frames, identities, padded
+from bench.fuzz_oracle import (
     KNOWN_QUERIES,
     SAFE_QUERIES,
     Expect,
     World,
-    deep,
     expect_actor,
     expect_control,
-    frames,
-    identities,
-    padded,
+    matches,
 )
+from bench.fuzz_send import sentinel
 from protocol.codec import (
     MAX_FRAME_BYTES,
     ProtocolError,
