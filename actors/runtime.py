@@ -312,8 +312,15 @@ class ActorRuntime:
             return
 
     def _finish_pending(self) -> None:
-        done = [(f, then) for f, then in self._pending if f.done()]
-        self._pending = [(f, then) for f, then in self._pending if not f.done()]
+        """Run the callback of every finished call. Each future is asked `done()` once: it
+        can finish on the worker at any moment, and one that finished between a "which are
+        done" pass and a "which are not" pass was in neither list, its callback lost (a bus
+        delivery never finishing: no delivery ever again and a backlog that only grows)."""
+        done: list[tuple[Future[Any], Callable[[Future[Any]], None]]] = []
+        waiting: list[tuple[Future[Any], Callable[[Future[Any]], None]]] = []
+        for item in self._pending:
+            (done if item[0].done() else waiting).append(item)
+        self._pending = waiting
         for future, then in done:
             then(future)
 

@@ -39,18 +39,22 @@ class BusSubscriptions:
             self.sockets.append(sub)
 
     def drain(self, sub: zmq.Socket[bytes]) -> int:
-        """Read everything waiting on `sub` into `pending`; returns frames dropped as bad."""
+        """Read everything waiting on `sub` into `pending`; returns frames dropped as bad.
+        `pending` is kept coalesced: while the worker is busy it holds the newest candles
+        and prices and every fill, not every message that arrived meanwhile."""
         dropped = 0
         while True:
             try:
                 frames = sub.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
-                return dropped
+                break
             try:
                 self.pending.append(decode_bus(frames))
             except ProtocolError as exc:
                 dropped += 1
                 log.warning("dropped a bus message: %s", exc)
+        self.pending = coalesce(self.pending)
+        return dropped
 
     def take(self) -> list[BusUnion]:
         batch, self.pending = coalesce(self.pending), []

@@ -42,13 +42,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("name", choices=sorted(BENCHMARKS))
     parser.add_argument("--quick", action="store_true", help="short run, for smoke tests")
     first = argparse.ArgumentParser(add_help=False)  # only to learn the name, so that
-    first.add_argument("name", choices=sorted(BENCHMARKS))  # --help lists its options too
+    first.add_argument("name", nargs="?")  # --help lists its options too
     known, _ = first.parse_known_args(argv)
-    module = importlib.import_module(BENCHMARKS[known.name])
-    add_arguments = getattr(module, "add_arguments", None)
-    if add_arguments is not None:
-        add_arguments(parser)
+    if known.name in BENCHMARKS:
+        add_arguments = getattr(importlib.import_module(BENCHMARKS[known.name]),
+                                "add_arguments", None)
+        if add_arguments is not None:
+            add_arguments(parser)
     args = vars(parser.parse_args(argv))
+    module = importlib.import_module(BENCHMARKS[args["name"]])
     del args["name"]
     report = module.run(**args)
     code = int(report.get("exit_code", 0))
